@@ -1,0 +1,31 @@
+"""token_gym: language-model token generation as Gymnasium environments.
+
+``import token_gym`` registers every task family as ``token_gym/Name-v0``::
+
+    import gymnasium as gym
+    import token_gym
+
+    env = gym.make("token_gym/Reverse-v0", length=5)
+    envs = gym.make_vec("token_gym/Reverse-v0", num_envs=1024)  # natively batched
+"""
+
+from token_gym.encoded import EncodedTask
+from token_gym.env import TokenEnv
+from token_gym.registration import ENV_IDS, list_envs, register_envs
+from token_gym.tasks import TASKS, Task
+from token_gym.tokenizer import Vocabulary
+from token_gym.vector_env import TokenVectorEnv
+
+register_envs()
+
+__all__ = [
+    "ENV_IDS",
+    "TASKS",
+    "EncodedTask",
+    "Task",
+    "TokenEnv",
+    "TokenVectorEnv",
+    "Vocabulary",
+    "list_envs",
+    "register_envs",
+]

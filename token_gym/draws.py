@@ -1,0 +1,37 @@
+"""Prompt draws that a batch of environments can compute in one numpy call.
+
+Each environment owns a 64-bit key (from its seed) and counts its episodes;
+the prompt of episode ``k`` is a splitmix64 hash of ``key + k``. A single env
+and row ``i`` of the vector env seeded with ``seed + i`` therefore pick the
+same prompts, and the vector env draws for thousands of resetting rows
+without a Python loop over per-row generators.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_GAMMA = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    x = (x ^ (x >> np.uint64(30))) * _M1
+    x = (x ^ (x >> np.uint64(27))) * _M2
+    return x ^ (x >> np.uint64(31))
+
+
+def keys_from_seeds(seeds: np.ndarray) -> np.ndarray:
+    """(N,) uint64 keys of non-negative integer seeds."""
+    return _mix(np.asarray(seeds, dtype=np.uint64) + _GAMMA)
+
+
+def random_keys(rng: np.random.Generator, count: int) -> np.ndarray:
+    """Keys for unseeded environments, from a generator."""
+    return rng.integers(0, 2**63, size=count, dtype=np.int64).astype(np.uint64)
+
+
+def draw(keys: np.ndarray, episodes: np.ndarray, choices: np.ndarray) -> np.ndarray:
+    """One element of ``choices`` per (key, episode) pair."""
+    return choices[_mix(keys + episodes.astype(np.uint64) * _GAMMA) % np.uint64(len(choices))]

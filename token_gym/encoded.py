@@ -1,0 +1,219 @@
+"""A task in token ids: what both environments read from.
+
+:class:`EncodedTask` tokenizes a :class:`~token_gym.tasks.Task` once and
+holds numpy arrays, so that building observations, deciding termination and
+verifying completions are array operations on any batch of episodes. The
+single env calls the same methods with a batch of one, which is how the two
+stay identical.
+
+Observation layout (width ``P + 1 + C``; P the longest prompt, C the cap)::
+
+    [pad ... pad, prompt tokens, sep, completion tokens]   (content right-aligned)
+
+The content always starts with a prompt token or the separator, never with
+padding, so the full state (prompt and every generated token, padding tokens
+included) is recoverable from one observation.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tokenizers import Tokenizer
+
+from token_gym.tasks import TASKS, Task
+from token_gym.tokenizer import EOS, PAD, SEP, Vocabulary, bpe_tokenizer, char_tokenizer, load_tokenizer
+
+TOKENIZER_KWARGS = {"tokenizer": "char", "bpe_vocab_size": 64, "pad_token": PAD, "sep_token": SEP, "eos_token": EOS}
+
+
+def task_kwargs(task: str) -> dict[str, Any]:
+    """The keyword arguments of task family ``task`` and their defaults."""
+    parameters = inspect.signature(TASKS[task]).parameters
+    return {name: (None if p.default is inspect.Parameter.empty else p.default) for name, p in parameters.items()}
+
+
+def make_tokenizer(task: Task, tokenizer: str | Path | Tokenizer, bpe_vocab_size: int) -> Tokenizer:
+    texts = list(task.prompts) + list(task.answers or task.demonstrations or [])
+    texts = [t for t in texts if t is not None]
+    if isinstance(tokenizer, Tokenizer):
+        return tokenizer
+    if tokenizer == "char":
+        return char_tokenizer("".join(texts) + (task.alphabet or ""))
+    if tokenizer == "bpe":
+        return bpe_tokenizer(texts, bpe_vocab_size, "".join(texts) + (task.alphabet or ""))
+    if isinstance(tokenizer, str | Path):
+        return load_tokenizer(tokenizer)
+    raise ValueError(
+        f"tokenizer must be 'char', 'bpe', a tokenizer.json path or a tokenizers.Tokenizer, got {tokenizer!r}"
+    )
+
+
+def _pad_rows(rows: Sequence[Sequence[int]], width: int, pad: int, left: bool) -> np.ndarray:
+    out = np.full((len(rows), width), pad, dtype=np.int64)
+    for i, row in enumerate(rows):
+        if row:
+            if left:
+                out[i, width - len(row) :] = row
+            else:
+                out[i, : len(row)] = row
+    return out
+
+
+@dataclass(eq=False)
+class EncodedTask:
+    """A task, its vocabulary, and its prompts and answers as padded id arrays."""
+
+    task: Task
+    vocab: Vocabulary
+    prompts: np.ndarray  # (n, P) left-padded prompt ids
+    answers: np.ndarray | None  # (n, A) right-padded answer ids
+    answer_lengths: np.ndarray | None  # (n,)
+    action_mask: np.ndarray  # (V,) read-only: tokens worth generating
+
+    @classmethod
+    def build(cls, task: str, kwargs: Mapping[str, Any], where: str) -> EncodedTask:
+        """Make task family ``task`` from ``gym.make`` kwargs; errors name ``where`` (the env id)."""
+        if task not in TASKS:
+            raise ValueError(f"unknown task {task!r}; known tasks: {sorted(TASKS)}")
+        known = task_kwargs(task)
+        unknown = sorted(set(kwargs) - set(known) - set(TOKENIZER_KWARGS))
+        if unknown:
+            valid = sorted(set(known) | set(TOKENIZER_KWARGS))
+            raise TypeError(f"{where} got unknown keyword argument(s) {unknown}; valid: {valid}")
+        options = {**TOKENIZER_KWARGS, **{k: v for k, v in kwargs.items() if k in TOKENIZER_KWARGS}}
+        the_task = TASKS[task](**{k: v for k, v in kwargs.items() if k in known})
+        tokenizer = make_tokenizer(the_task, options["tokenizer"], options["bpe_vocab_size"])
+        vocab = Vocabulary.of(tokenizer, options["pad_token"], options["sep_token"], options["eos_token"])
+        return cls.encode(the_task, vocab)
+
+    @classmethod
+    def encode(cls, task: Task, vocab: Vocabulary) -> EncodedTask:
+        prompts = [vocab.encode(p, f"prompt {i}") for i, p in enumerate(task.prompts)]
+        answers = answer_lengths = None
+        if task.answers is not None:
+            rows = [vocab.encode(a, f"answer {i}") for i, a in enumerate(task.answers)]
+            longest = max(len(r) for r in rows)
+            if longest > task.max_completion_len:
+                raise ValueError(
+                    f"max_completion_len={task.max_completion_len} is shorter than the longest answer ({longest} tokens)"
+                )
+            answers = _pad_rows(rows, max(longest, 1), vocab.pad_id, left=False)
+            answer_lengths = np.array([len(r) for r in rows], dtype=np.int64)
+        width = max(len(p) for p in prompts)
+        mask = np.zeros(vocab.size, dtype=bool)
+        specials = (vocab.pad_id, vocab.sep_id, vocab.eos_id)
+        for token_id, piece in enumerate(vocab.token_text):
+            allowed = task.alphabet is None or all(c in task.alphabet for c in piece)
+            mask[token_id] = token_id not in specials and piece != "" and allowed
+        mask[vocab.eos_id] = True
+        mask.flags.writeable = False
+        return cls(task, vocab, _pad_rows(prompts, width, vocab.pad_id, left=True), answers, answer_lengths, mask)
+
+    # -- shapes ---------------------------------------------------------------
+
+    @property
+    def max_completion_len(self) -> int:
+        return self.task.max_completion_len
+
+    @property
+    def observation_width(self) -> int:
+        return self.prompts.shape[1] + 1 + self.max_completion_len
+
+    # -- episodes -------------------------------------------------------------
+
+    def initial_observations(self, prompt_index: np.ndarray) -> np.ndarray:
+        """(B, width) observations of fresh episodes: padding, prompt, separator."""
+        obs = np.full((len(prompt_index), self.observation_width), self.vocab.pad_id, dtype=np.int64)
+        start = self.max_completion_len
+        obs[:, start : start + self.prompts.shape[1]] = self.prompts[prompt_index]
+        obs[:, -1] = self.vocab.sep_id
+        return obs
+
+    def check_prefix(self, prefix: object, prompt_index: int) -> list[int]:
+        """A prefix to start generation from: token ids, no EOS, shorter than the cap."""
+        if isinstance(prefix, np.ndarray):
+            prefix = prefix.tolist()
+        if not isinstance(prefix, Sequence) or isinstance(prefix, str):
+            raise TypeError(f"options['prefix'] must be a sequence of token ids, got {prefix!r}")
+        tokens = [self.check_token(t, "options['prefix'] token") for t in prefix]
+        if self.vocab.eos_id in tokens:
+            raise ValueError("options['prefix'] contains EOS: that episode would already be over")
+        limit = self.max_completion_len
+        if self.task.stops_on_error:
+            limit = int(self.answer_lengths[prompt_index])
+            if tokens != self.answers[prompt_index, : len(tokens)].tolist():
+                raise ValueError("options['prefix'] departs from the combination: that episode would already be over")
+        if len(tokens) >= limit:
+            raise ValueError(f"options['prefix'] has {len(tokens)} tokens; it must leave room below the cap of {limit}")
+        return tokens
+
+    def check_token(self, token: object, name: str = "action") -> int:
+        """A token id as a Python int, or a clear error naming ``name``."""
+        if isinstance(token, np.ndarray) and token.size == 1 and token.ndim <= 1:
+            token = token.reshape(()).item() if np.issubdtype(token.dtype, np.integer) else token
+        if isinstance(token, bool | np.bool_) or not isinstance(token, int | np.integer):
+            raise TypeError(f"{name} must be an integer token id, got {token!r} ({type(token).__name__})")
+        if not 0 <= token < self.vocab.size:
+            raise ValueError(f"{name} {int(token)} is outside the vocabulary [0, {self.vocab.size})")
+        return int(token)
+
+    def ends(self, prompt_index: np.ndarray, length: np.ndarray, token: np.ndarray) -> np.ndarray:
+        """Whether appending ``token`` as the ``length``-th completion token ends each episode."""
+        done = (token == self.vocab.eos_id) | (length >= self.max_completion_len)
+        if self.task.stops_on_error:
+            expected = self.answers[prompt_index, np.minimum(length, self.answers.shape[1]) - 1]
+            done |= (token != expected) | (length >= self.answer_lengths[prompt_index])
+        return done
+
+    def verify(
+        self, prompt_index: np.ndarray, completion: np.ndarray, length: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Rewards (float64) and successes (bool) of finished completions.
+
+        ``completion`` is (B, C), right-padded; ``length`` counts its tokens
+        without the final EOS.
+        """
+        if self.answers is None:
+            texts = self.decode_completions(completion, length)
+            rewards = np.array([self.task.reward_text(int(i), t) for i, t in zip(prompt_index, texts, strict=True)])
+            return rewards.astype(np.float64).reshape(-1), rewards >= self.task.success_threshold
+        answers = self.answers[prompt_index]  # (B, A)
+        answer_length = self.answer_lengths[prompt_index]  # (B,)
+        width = min(answers.shape[1], completion.shape[1])
+        overlap = np.minimum(length, answer_length)
+        matches = ((completion[:, :width] == answers[:, :width]) & (np.arange(width) < overlap[:, None])).sum(axis=1)
+        success = (matches == answer_length) & (length == answer_length)
+        mode = self.task.reward_mode
+        if mode == "partial":
+            rewards = matches / np.maximum(np.maximum(length, answer_length), 1)
+        else:
+            rewards = success.astype(np.float64)
+            if mode == "distractor":
+                rewards[(length == 0) & ~success] = self.task.distractor_reward
+        return rewards.astype(np.float64), success
+
+    def decode_completions(self, completion: np.ndarray, length: np.ndarray) -> list[str]:
+        return self.vocab.decode_rows(completion, length)
+
+    def demonstration_tokens(self, prompt_index: int) -> list[int]:
+        """The oracle's completion of a prompt as the token ids an agent would emit, EOS included."""
+        tokens = self.vocab.encode(self.task.demonstration(prompt_index), f"demonstration {prompt_index}")
+        if not self.task.stops_on_error and len(tokens) < self.max_completion_len:
+            tokens.append(self.vocab.eos_id)
+        return tokens[: self.max_completion_len]
+
+    def split_observation(self, obs: np.ndarray) -> tuple[list[int], list[int]]:
+        """Prompt ids and completion ids held in one observation."""
+        row = np.asarray(obs).reshape(-1).tolist()
+        start = next((i for i, t in enumerate(row) if t != self.vocab.pad_id), len(row))
+        content = row[start:]
+        if self.vocab.sep_id not in content:
+            raise ValueError("observation has no separator: it is not a token_gym observation of this env")
+        sep = content.index(self.vocab.sep_id)
+        return content[:sep], content[sep + 1 :]

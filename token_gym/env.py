@@ -1,0 +1,187 @@
+"""TokenEnv: one episode of token generation is one prompt and its completion."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from gymnasium.error import ResetNeeded
+
+from token_gym import draws
+from token_gym.encoded import EncodedTask
+
+
+class TokenEnv(gym.Env):
+    """Generate a completion to a prompt, one token per step; a verifier pays at the end.
+
+    ## Description
+    Token generation as a Markov decision process. The state is the prompt
+    plus the tokens generated so far, the action is the next token, and the
+    transition appends it. Prompts come from the task's fixed, seeded set;
+    ``reset`` draws one from the chosen split. Which task (Reverse, Addition,
+    SecretString, your own Text task, ...) is the ``task`` argument, set by
+    the registered id.
+
+    ## Action Space
+    ``Discrete(vocab_size)``: any token of the tokenizer's vocabulary.
+    ``action_masks()`` (and ``info["action_mask"]``) marks the useful ones:
+    tokens spelled with the task's alphabet, and EOS.
+
+    ## Observation Space
+    ``Box(0, vocab_size - 1, (P + 1 + C,), int64)``: ``[pad ..., prompt,
+    sep, completion so far]`` with the content right-aligned, where P is the
+    longest prompt and C the completion cap, in tokens. Prompt and completion
+    are recoverable from any observation (``decode(obs)``).
+
+    ## Rewards
+    0.0 on every step but the last; the last step pays the task's verifier on
+    the completion (EOS excluded): ``reward="binary"`` 1.0 for the exact
+    answer, ``"partial"`` the fraction of positions right (divided by the
+    longer of completion and answer), SecretString's ``"distractor"`` also a
+    little for the empty completion. Text tasks pay their ``reward_fn``.
+
+    ## Episode End
+    Terminated when EOS is emitted or the completion reaches
+    ``max_completion_len`` tokens (CombinationLock also at the first wrong
+    token). Never truncated: the cap lives inside the env, so the final
+    reward is always paid.
+
+    ## Arguments
+    ``task``: the task family. ``split``: "train" (default) or "test", the
+    prompts ``reset`` draws from. ``tokenizer``: "char" (default), "bpe"
+    (with ``bpe_vocab_size``), a tokenizer.json path or a
+    ``tokenizers.Tokenizer``; ``pad_token``/``sep_token``/``eos_token`` name
+    its special tokens. ``render_mode``: "ansi" or "human". Every other
+    keyword is the task's (see ``token_gym.list_envs()``).
+
+    ## Reset options
+    ``{"prompt_index": i}`` starts from prompt ``i`` of the whole set;
+    ``{"prefix": [ids]}`` starts with those tokens already generated.
+
+    ## Info
+    ``prompt_index`` and ``action_mask`` always; on the last step also
+    ``completion`` (text) and ``is_success``.
+    """
+
+    metadata = {"render_modes": ["ansi", "human"], "render_fps": 4}
+
+    def __init__(self, task: str = "reverse", split: str = "train", render_mode: str | None = None, **kwargs: Any):
+        where = f"token_gym task {task!r}"
+        self.problem = EncodedTask.build(task, kwargs, where)
+        self.split = split
+        self._choices = self.problem.task.split(split)
+        if len(self._choices) == 0:
+            raise ValueError(f"split {split!r} of {where} has no prompts (test_fraction=0?)")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
+        self.render_mode = render_mode
+        vocab = self.problem.vocab
+        self.action_space = spaces.Discrete(vocab.size)
+        self.observation_space = spaces.Box(0, vocab.size - 1, (self.problem.observation_width,), np.int64)
+        self._obs = np.empty(0, dtype=np.int64)
+        self._completion = np.full((1, self.problem.max_completion_len), vocab.pad_id, dtype=np.int64)
+        self._length = 0
+        self._prompt = -1
+        self._key: np.ndarray | None = None
+        self._episode = -1
+        self._over = True
+        self._started = False
+
+    # -- the MDP ------------------------------------------------------------
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        options = dict(options or {})
+        unknown = set(options) - {"prompt_index", "prefix"}
+        if unknown:
+            raise ValueError(f"unknown reset option(s) {sorted(unknown)}; valid: ['prefix', 'prompt_index']")
+        super().reset(seed=seed)
+        key, episode = self._key, self._episode + 1
+        if seed is not None:
+            key, episode = draws.keys_from_seeds(np.array([seed])), 0
+        elif key is None:
+            key, episode = draws.random_keys(self.np_random, 1), 0
+        if "prompt_index" in options:
+            prompt = self._check_prompt_index(options["prompt_index"])
+        else:
+            prompt = int(draws.draw(key, np.array([episode]), self._choices)[0])
+        prefix = self.problem.check_prefix(options.get("prefix", []), prompt)
+        self._key, self._episode, self._prompt = key, episode, prompt
+        self._obs = self.problem.initial_observations(np.array([prompt]))[0]
+        self._completion[:] = self.problem.vocab.pad_id
+        self._length = 0
+        self._over, self._started = False, True
+        for token in prefix:
+            self._append(token)
+        if self.render_mode == "human":
+            self.render()
+        return self._obs.copy(), self._info()
+
+    def step(self, action: int):
+        if not self._started:
+            raise ResetNeeded("call reset() before step()")
+        if self._over:
+            raise ResetNeeded("the episode is over (terminated); call reset() before step()")
+        token = self.problem.check_token(action)
+        self._append(token)
+        terminated = bool(self.problem.ends(np.array([self._prompt]), np.array([self._length]), np.array([token]))[0])
+        reward = 0.0
+        info = self._info()
+        if terminated:
+            self._over = True
+            length = np.array([self._length - (token == self.problem.vocab.eos_id)])
+            rewards, success = self.problem.verify(np.array([self._prompt]), self._completion, length)
+            reward = float(rewards[0])
+            info["completion"] = self.problem.decode_completions(self._completion, length)[0]
+            info["is_success"] = bool(success[0])
+        if self.render_mode == "human":
+            self.render()
+        return self._obs.copy(), reward, terminated, False, info
+
+    def action_masks(self) -> np.ndarray:
+        """Tokens worth generating (the task's alphabet and EOS), for MaskablePPO."""
+        return self.problem.action_mask.copy()
+
+    # -- text ---------------------------------------------------------------
+
+    def decode(self, obs: np.ndarray | None = None) -> tuple[str, str]:
+        """(prompt, completion) as text, of ``obs`` or of the current state."""
+        prompt, completion = self.problem.split_observation(self._obs if obs is None else obs)
+        return self.problem.vocab.decode(prompt), self.problem.vocab.decode(completion)
+
+    @property
+    def prompt_text(self) -> str:
+        return self.problem.task.prompts[self._prompt] if self._started else ""
+
+    @property
+    def completion_text(self) -> str:
+        return self.decode()[1] if self._started else ""
+
+    def render(self) -> str | None:
+        if self.render_mode is None:
+            gym.logger.warn('render() needs render_mode="ansi" or "human" at gym.make')
+            return None
+        prompt, completion = self.decode() if self._started else ("", "")
+        text = f"prompt {self._prompt}: {prompt!r} -> {completion!r}{' [done]' if self._over and self._started else ''}"
+        if self.render_mode == "human":
+            print(text)
+            return None
+        return text
+
+    # -- internals ----------------------------------------------------------
+
+    def _append(self, token: int) -> None:
+        self._obs[:-1] = self._obs[1:]
+        self._obs[-1] = token
+        self._completion[0, self._length] = token
+        self._length += 1
+
+    def _info(self) -> dict[str, Any]:
+        return {"prompt_index": self._prompt, "action_mask": self.problem.action_mask.copy()}
+
+    def _check_prompt_index(self, index: object) -> int:
+        count = len(self.problem.task.prompts)
+        if isinstance(index, bool) or not isinstance(index, int | np.integer) or not 0 <= index < count:
+            raise ValueError(f"options['prompt_index'] must be an integer in [0, {count}), got {index!r}")
+        return int(index)

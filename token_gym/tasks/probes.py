@@ -1,0 +1,88 @@
+"""Exploration probes: the answer cannot be inferred from the prompt, only found.
+
+Train and test are the same prompts here, since there is nothing to
+generalise: success measures whether exploration found the secret.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from token_gym.tasks.base import Task, check_alphabet, check_positive, check_reward_mode, random_strings
+
+
+def _secret_prompts(count: int) -> list[str]:
+    return [str(i) for i in range(count)]
+
+
+def secret_string(
+    length: int = 4,
+    alphabet: str = "abcd",
+    reward: str = "binary",
+    distractor_reward: float = 0.1,
+    num_prompts: int = 1,
+    task_seed: int = 0,
+    max_completion_len: int | None = None,
+) -> Task:
+    """SecretString: guess a hidden string of ``length`` over ``alphabet``.
+
+    Each prompt (``"0"``, ``"1"``, ...) has its own secret drawn from
+    ``task_seed``. A uniform random policy finds it with probability
+    ``len(alphabet) ** -length`` (then EOS), which makes exploration the whole
+    problem. ``reward="partial"`` pays per correct position; ``"distractor"``
+    pays ``distractor_reward`` for the empty completion (EOS at once): a cheap
+    wrong answer that is far easier to find than the secret.
+    """
+    length = check_positive("length", length)
+    alphabet = check_alphabet("alphabet", alphabet)
+    num_prompts = check_positive("num_prompts", num_prompts)
+    if not 0.0 <= distractor_reward < 1.0:
+        raise ValueError(f"distractor_reward must be in [0, 1), got {distractor_reward!r}")
+    rng = np.random.default_rng(task_seed)
+    secrets = [random_strings(rng, alphabet, length, 1)[0] for _ in range(num_prompts)]
+    everything = np.arange(num_prompts)
+    return Task(
+        name="secret_string",
+        prompts=_secret_prompts(num_prompts),
+        answers=secrets,
+        reward_mode=check_reward_mode("secret_string", reward, ("binary", "partial", "distractor")),
+        alphabet=alphabet,
+        max_completion_len=length + 1
+        if max_completion_len is None
+        else check_positive("max_completion_len", max_completion_len),
+        train=everything,
+        test=everything,
+        distractor_reward=float(distractor_reward) if reward == "distractor" else 0.0,
+    )
+
+
+def combination_lock(
+    length: int = 4,
+    alphabet: str = "abcd",
+    num_prompts: int = 1,
+    task_seed: int = 0,
+) -> Task:
+    """CombinationLock: enter a hidden combination; one wrong token ends the episode.
+
+    The episode terminates at the first token that departs from the
+    combination (reward 0.0), or after ``length`` correct tokens (reward 1.0).
+    No partial credit exists: the reward is terminal and binary, and a wrong
+    token anywhere dooms the episode.
+    """
+    length = check_positive("length", length)
+    alphabet = check_alphabet("alphabet", alphabet)
+    num_prompts = check_positive("num_prompts", num_prompts)
+    rng = np.random.default_rng(task_seed)
+    combinations = [random_strings(rng, alphabet, length, 1)[0] for _ in range(num_prompts)]
+    everything = np.arange(num_prompts)
+    return Task(
+        name="combination_lock",
+        prompts=_secret_prompts(num_prompts),
+        answers=combinations,
+        reward_mode="binary",
+        alphabet=alphabet,
+        max_completion_len=length,
+        train=everything,
+        test=everything,
+        stops_on_error=True,
+    )

@@ -1,0 +1,311 @@
+"""TokenVectorEnv: N episodes of token generation held in numpy arrays."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from gymnasium.error import ResetNeeded
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from token_gym import draws
+from token_gym.encoded import EncodedTask
+
+
+class TokenVectorEnv(VectorEnv):
+    """The :class:`~token_gym.env.TokenEnv` MDP for ``num_envs`` episodes at once.
+
+    It is what ``gym.make_vec(id, num_envs=N)`` returns. Row ``i`` behaves
+    exactly as a ``TokenEnv`` reset with ``seed + i`` and given the same
+    actions would, infos included, in the layout ``SyncVectorEnv`` gives
+    (each key with its ``_key`` mask); only the loops are gone: appending,
+    termination, verification and prompt draws are array operations, and
+    completions are decoded to text only for rows that finished.
+
+    ## Arguments
+    ``num_envs``; ``autoreset_mode``: "NextStep" (gymnasium's default: the
+    step after a terminal step resets that row and ignores its action) or
+    "SameStep" (the row resets at once; the finished episode's observation
+    and info are in ``infos["final_obs"]`` and ``infos["final_info"]``);
+    everything else as :class:`~token_gym.env.TokenEnv`.
+
+    ## Reset options
+    ``prompt_index``: an int or one per row; ``prefix``: one list of token
+    ids for every row, or a list of ``num_envs`` lists; ``reset_mask``: a
+    bool array, to reset only those rows.
+
+    ``infos["action_mask"]`` is a read-only broadcast of the one task mask.
+    """
+
+    metadata = {
+        "render_modes": ["ansi", "human"],
+        "render_fps": 4,
+        "autoreset_mode": AutoresetMode.NEXT_STEP,
+    }
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        task: str = "reverse",
+        split: str = "train",
+        render_mode: str | None = None,
+        autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
+        **kwargs: Any,
+    ):
+        if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) or num_envs < 1:
+            raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
+        try:
+            mode = AutoresetMode(autoreset_mode)
+        except ValueError:
+            mode = None
+        if mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
+            raise ValueError(f"autoreset_mode must be 'NextStep' or 'SameStep', got {autoreset_mode!r}")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
+        self.problem = EncodedTask.build(task, kwargs, f"token_gym task {task!r}")
+        self.split = split
+        self._choices = self.problem.task.split(split)
+        if len(self._choices) == 0:
+            raise ValueError(f"split {split!r} of token_gym task {task!r} has no prompts (test_fraction=0?)")
+        self.num_envs = int(num_envs)
+        self.render_mode = render_mode
+        self.metadata = {**type(self).metadata, "autoreset_mode": mode}
+        self.autoreset_mode = mode
+        vocab = self.problem.vocab
+        self.single_action_space = spaces.Discrete(vocab.size)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self.single_observation_space = spaces.Box(0, vocab.size - 1, (self.problem.observation_width,), np.int64)
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+
+        n, cap = self.num_envs, self.problem.max_completion_len
+        self._rows = np.arange(n)
+        self._obs = np.full((n, self.problem.observation_width), vocab.pad_id, dtype=np.int64)
+        self._completion = np.full((n, cap), vocab.pad_id, dtype=np.int64)
+        self._length = np.zeros(n, dtype=np.int64)
+        self._prompt = np.zeros(n, dtype=np.int64)
+        self._keys: np.ndarray | None = None
+        self._episodes = np.zeros(n, dtype=np.int64)
+        self._over = np.zeros(n, dtype=bool)  # finished at the last step (NextStep resets them next)
+        self._started = False
+        self._all = np.ones(n, dtype=bool)
+        self._masks = np.broadcast_to(self.problem.action_mask, (n, vocab.size))
+
+    # -- the MDP ------------------------------------------------------------
+
+    def reset(self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None):
+        n = self.num_envs
+        options = dict(options or {})
+        unknown = set(options) - {"prompt_index", "prefix", "reset_mask"}
+        if unknown:
+            raise ValueError(
+                f"unknown reset option(s) {sorted(unknown)}; valid: ['prefix', 'prompt_index', 'reset_mask']"
+            )
+        mask = self._check_reset_mask(options.get("reset_mask"))
+        super().reset(seed=seed if isinstance(seed, int | np.integer) or seed is None else None)
+        keys = self._keys.copy() if self._keys is not None else draws.random_keys(self.np_random, n)
+        episodes = self._episodes + (self._keys is not None)
+        for row, row_seed in enumerate(self._seeds(seed)):
+            if row_seed is not None:
+                keys[row], episodes[row] = draws.keys_from_seeds(np.array([row_seed]))[0], 0
+        rows = np.flatnonzero(mask)
+        if "prompt_index" in options:
+            prompts = self._check_prompt_index(options["prompt_index"])[rows]
+        else:
+            prompts = draws.draw(keys[rows], episodes[rows], self._choices)
+        prefixes = self._check_prefixes(options.get("prefix"), rows, prompts)
+        self._keys = np.where(mask, keys, self._keys if self._keys is not None else keys)
+        self._episodes = np.where(mask, episodes, self._episodes)
+        self._start(rows, prompts)
+        for prefix, group in prefixes:
+            self._append_prefix(group, prefix)
+        self._over[rows] = False
+        self._started = True
+        infos = {
+            "prompt_index": np.where(mask, self._prompt, 0),
+            "_prompt_index": mask.copy(),
+            "action_mask": self._masks,
+            "_action_mask": mask.copy(),
+        }
+        if self.render_mode == "human":
+            self.render()
+        return self._obs.copy(), infos
+
+    def step(self, actions: np.ndarray):
+        if not self._started:
+            raise ResetNeeded("call reset() before step()")
+        actions = self._check_actions(actions)
+        next_step = self.autoreset_mode is AutoresetMode.NEXT_STEP
+        resetting = self._over if next_step else None
+
+        obs = self._obs
+        obs[:, :-1] = obs[:, 1:]
+        obs[:, -1] = actions
+        self._completion[self._rows, np.minimum(self._length, self.problem.max_completion_len - 1)] = actions
+        self._length += 1
+        ends = self.problem.ends(self._prompt, self._length, actions)
+        if next_step:
+            ends &= ~resetting
+        rewards = np.zeros(self.num_envs, dtype=np.float64)
+        finished = np.flatnonzero(ends)
+        last = self._finish(finished, actions, rewards) if len(finished) else {}
+
+        infos: dict[str, Any] = {}
+        if next_step:
+            if resetting.any():
+                self._restart(np.flatnonzero(resetting))
+            infos.update(last)
+        elif len(finished):
+            final_obs = np.full(self.num_envs, None, dtype=object)
+            final_obs[finished] = list(obs[finished])
+            final_info = {
+                "prompt_index": np.where(ends, self._prompt, 0),
+                "_prompt_index": ends.copy(),
+                "action_mask": np.where(ends[:, None], self._masks, False),
+                "_action_mask": ends.copy(),
+                **last,
+            }
+            infos.update(final_obs=final_obs, _final_obs=ends.copy(), final_info=final_info, _final_info=ends.copy())
+            self._restart(finished)
+        infos["prompt_index"] = self._prompt.copy()
+        infos["_prompt_index"] = self._all.copy()
+        infos["action_mask"] = self._masks
+        infos["_action_mask"] = self._all.copy()
+        self._over = ends
+        if self.render_mode == "human":
+            self.render()
+        return self._obs.copy(), rewards, ends.copy(), np.zeros(self.num_envs, dtype=bool), infos
+
+    def action_masks(self) -> np.ndarray:
+        """(num_envs, vocab_size) useful tokens of every row."""
+        return np.array(self._masks)
+
+    # -- text ---------------------------------------------------------------
+
+    def decode(self, obs: np.ndarray | None = None) -> list[tuple[str, str]]:
+        """(prompt, completion) text of every row of ``obs`` or of the current state."""
+        vocab = self.problem.vocab
+        rows = self._obs if obs is None else np.asarray(obs)
+        return [tuple(vocab.decode(part) for part in self.problem.split_observation(row)) for row in rows]
+
+    def render(self) -> str | None:
+        if self.render_mode is None:
+            return None
+        text = "\n".join(f"[{i}] prompt {self._prompt[i]}: {p!r} -> {c!r}" for i, (p, c) in enumerate(self.decode()))
+        if self.render_mode == "human":
+            print(text)
+            return None
+        return text
+
+    # -- internals ----------------------------------------------------------
+
+    def _finish(self, rows: np.ndarray, actions: np.ndarray, rewards: np.ndarray) -> dict[str, Any]:
+        """Verify finished rows; their ``completion``/``is_success`` infos."""
+        length = self._length[rows] - (actions[rows] == self.problem.vocab.eos_id)
+        completion = self._completion[rows]
+        values, success = self.problem.verify(self._prompt[rows], completion, length)
+        rewards[rows] = values
+        texts = np.full(self.num_envs, None, dtype=object)
+        texts[rows] = self.problem.decode_completions(completion, length)
+        is_success = np.zeros(self.num_envs, dtype=bool)
+        is_success[rows] = success
+        mask = np.zeros(self.num_envs, dtype=bool)
+        mask[rows] = True
+        return {"completion": texts, "_completion": mask, "is_success": is_success, "_is_success": mask.copy()}
+
+    def _restart(self, rows: np.ndarray) -> None:
+        """Autoreset ``rows``: their next episode, a fresh prompt from their own key."""
+        self._episodes[rows] += 1
+        self._start(rows, draws.draw(self._keys[rows], self._episodes[rows], self._choices))
+
+    def _start(self, rows: np.ndarray, prompts: np.ndarray) -> None:
+        self._prompt[rows] = prompts
+        self._obs[rows] = self.problem.initial_observations(prompts)
+        self._completion[rows] = self.problem.vocab.pad_id
+        self._length[rows] = 0
+
+    def _append_prefix(self, rows: np.ndarray, prefix: list[int]) -> None:
+        k = len(prefix)
+        if k == 0:
+            return
+        self._obs[rows, :-k] = self._obs[rows, k:]
+        self._obs[rows, -k:] = prefix
+        self._completion[rows, :k] = prefix
+        self._length[rows] = k
+
+    def _seeds(self, seed: object) -> list[int | None]:
+        n = self.num_envs
+        if seed is None:
+            return [None] * n
+        if isinstance(seed, int | np.integer) and not isinstance(seed, bool):
+            if seed < 0:
+                raise ValueError(f"seed must be non-negative, got {seed}")
+            return [int(seed) + i for i in range(n)]
+        if isinstance(seed, Sequence) and len(seed) == n:
+            for s in seed:
+                if s is not None and (isinstance(s, bool) or not isinstance(s, int | np.integer) or s < 0):
+                    raise ValueError(f"seeds must be non-negative integers or None, got {s!r}")
+            return list(seed)
+        raise ValueError(f"seed must be an int, None, or a list of {n} ints/None, got {seed!r}")
+
+    def _check_reset_mask(self, mask: object) -> np.ndarray:
+        if mask is None:
+            return self._all.copy()
+        if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_ or mask.shape != (self.num_envs,):
+            raise ValueError(f"options['reset_mask'] must be a bool array of shape ({self.num_envs},), got {mask!r}")
+        if not mask.any():
+            raise ValueError("options['reset_mask'] must select at least one row")
+        if not self._started and not mask.all():
+            raise ValueError("the first reset must reset every row (no reset_mask)")
+        return mask.copy()
+
+    def _check_prompt_index(self, index: object) -> np.ndarray:
+        count = len(self.problem.task.prompts)
+        values = np.broadcast_to(np.asarray(index), (self.num_envs,)) if np.ndim(index) == 0 else np.asarray(index)
+        if values.shape != (self.num_envs,) or not np.issubdtype(values.dtype, np.integer) or values.dtype == bool:
+            raise ValueError(f"options['prompt_index'] must be an int or {self.num_envs} ints, got {index!r}")
+        if ((values < 0) | (values >= count)).any():
+            raise ValueError(f"options['prompt_index'] must be in [0, {count}), got {index!r}")
+        return values.astype(np.int64)
+
+    def _check_prefixes(
+        self, prefix: object, rows: np.ndarray, prompts: np.ndarray
+    ) -> list[tuple[list[int], np.ndarray]]:
+        """Groups of rows that share a prefix, each prefix checked."""
+        if prefix is None:
+            return []
+        if isinstance(prefix, np.ndarray):
+            prefix = prefix.tolist()
+        per_row = (
+            isinstance(prefix, Sequence)
+            and len(prefix) > 0
+            and all(isinstance(p, Sequence | np.ndarray) and not isinstance(p, str) for p in prefix)
+        )
+        if per_row:
+            if len(prefix) != self.num_envs:
+                raise ValueError(
+                    f"options['prefix'] as one list per row needs {self.num_envs} lists, got {len(prefix)}"
+                )
+            chosen = [prefix[r] for r in rows]
+        else:
+            chosen = [prefix] * len(rows)
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for row, p, prompt in zip(rows, chosen, prompts, strict=True):
+            groups.setdefault(tuple(self.problem.check_prefix(p, int(prompt))), []).append(int(row))
+        return [(list(p), np.array(r)) for p, r in groups.items()]
+
+    def _check_actions(self, actions: object) -> np.ndarray:
+        values = np.asarray(actions)
+        if values.shape != (self.num_envs,):
+            raise ValueError(f"actions must have shape ({self.num_envs},), got {values.shape}")
+        if not np.issubdtype(values.dtype, np.integer):
+            raise TypeError(f"actions must be integer token ids, got an array of {values.dtype}")
+        bad = (values < 0) | (values >= self.problem.vocab.size)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise ValueError(
+                f"action {int(values[row])} of env {row} is outside the vocabulary [0, {self.problem.vocab.size})"
+            )
+        return values.astype(np.int64, copy=False)
