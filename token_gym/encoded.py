@@ -6,13 +6,18 @@ verifying completions are array operations on any batch of episodes. The
 single env calls the same methods with a batch of one, which is how the two
 stay identical.
 
-Observation layout (width ``P + 1 + C``; P the longest prompt, C the cap)::
+Observation layout (width ``L = P + 1 + C``; P the longest prompt, C the cap)::
 
     [pad ... pad, prompt tokens, sep, completion tokens]   (content right-aligned)
 
 The content always starts with a prompt token or the separator, never with
 padding, so the full state (prompt and every generated token, padding tokens
 included) is recoverable from one observation.
+
+Generating a token shifts the observation left by one and writes the token
+last; a batch of observations is shifted as one flat buffer (a single memmove,
+then the last column is overwritten with the new tokens). Completions are also
+kept right-padded, ``(B, C)``, for the verifier.
 """
 
 from __future__ import annotations
@@ -76,6 +81,10 @@ class EncodedTask:
     answer_lengths: np.ndarray | None  # (n,)
     action_mask: np.ndarray  # (V,) read-only: tokens worth generating
 
+    def __post_init__(self) -> None:
+        # The verifier reads answers position-major, (A, n), so a batch gathers into contiguous (A, B).
+        self._answer_columns = None if self.answers is None else np.ascontiguousarray(self.answers.T)
+
     @classmethod
     def build(cls, task: str, kwargs: Mapping[str, Any], where: str) -> EncodedTask:
         """Make task family ``task`` from ``gym.make`` kwargs; errors name ``where`` (the env id)."""
@@ -128,7 +137,7 @@ class EncodedTask:
     # -- episodes -------------------------------------------------------------
 
     def initial_observations(self, prompt_index: np.ndarray) -> np.ndarray:
-        """(B, width) observations of fresh episodes: padding, prompt, separator."""
+        """(B, L) observations of fresh episodes: padding, prompt, separator."""
         obs = np.full((len(prompt_index), self.observation_width), self.vocab.pad_id, dtype=np.int64)
         start = self.max_completion_len
         obs[:, start : start + self.prompts.shape[1]] = self.prompts[prompt_index]
@@ -163,8 +172,12 @@ class EncodedTask:
             raise ValueError(f"{name} {int(token)} is outside the vocabulary [0, {self.vocab.size})")
         return int(token)
 
-    def ends(self, prompt_index: np.ndarray, length: np.ndarray, token: np.ndarray) -> np.ndarray:
-        """Whether appending ``token`` as the ``length``-th completion token ends each episode."""
+    def ends(self, prompt_index: np.ndarray | int, length: np.ndarray | int, token: np.ndarray | int) -> np.ndarray:
+        """Whether appending ``token`` as the ``length``-th completion token ends each episode.
+
+        Works on arrays (the vector env) and on plain ints (the single env, where
+        building arrays would cost more than the rule itself).
+        """
         done = (token == self.vocab.eos_id) | (length >= self.max_completion_len)
         if self.task.stops_on_error:
             expected = self.answers[prompt_index, np.minimum(length, self.answers.shape[1]) - 1]
@@ -183,22 +196,25 @@ class EncodedTask:
             texts = self.decode_completions(completion, length)
             rewards = np.array([self.task.reward_text(int(i), t) for i, t in zip(prompt_index, texts, strict=True)])
             return rewards.astype(np.float64).reshape(-1), rewards >= self.task.success_threshold
-        answers = self.answers[prompt_index]  # (B, A)
+        # Work position-major, (positions, B): reductions over positions then run along contiguous
+        # memory when the caller's completion is column-major, as the vector env's is.
+        answers = np.take(self._answer_columns, prompt_index, axis=1)  # (A, B)
         answer_length = self.answer_lengths[prompt_index]  # (B,)
-        width = min(answers.shape[1], completion.shape[1])
-        overlap = np.minimum(length, answer_length)
-        matches = ((completion[:, :width] == answers[:, :width]) & (np.arange(width) < overlap[:, None])).sum(axis=1)
-        success = (matches == answer_length) & (length == answer_length)
-        mode = self.task.reward_mode
-        if mode == "partial":
-            rewards = matches / np.maximum(np.maximum(length, answer_length), 1)
-        else:
-            rewards = success.astype(np.float64)
-            if mode == "distractor":
-                rewards[(length == 0) & ~success] = self.task.distractor_reward
-        return rewards.astype(np.float64), success
+        width = min(answers.shape[0], completion.shape[1])
+        positions = np.arange(width)[:, None]
+        hit = completion.T[:width] == answers[:width]  # (width, B)
+        if self.task.reward_mode == "partial":
+            overlap = np.minimum(length, answer_length)
+            matches = (hit & (positions < overlap)).sum(axis=0)
+            success = (matches == answer_length) & (length == answer_length)
+            return matches / np.maximum(np.maximum(length, answer_length), 1), success
+        success = (hit | (positions >= answer_length)).all(axis=0) & (length == answer_length)
+        rewards = success.astype(np.float64)
+        if self.task.reward_mode == "distractor":
+            rewards[(length == 0) & ~success] = self.task.distractor_reward
+        return rewards, success
 
-    def decode_completions(self, completion: np.ndarray, length: np.ndarray) -> list[str]:
+    def decode_completions(self, completion: np.ndarray, length: np.ndarray) -> np.ndarray:
         return self.vocab.decode_rows(completion, length)
 
     def demonstration_tokens(self, prompt_index: int) -> list[int]:

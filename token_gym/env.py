@@ -80,7 +80,7 @@ class TokenEnv(gym.Env):
         vocab = self.problem.vocab
         self.action_space = spaces.Discrete(vocab.size)
         self.observation_space = spaces.Box(0, vocab.size - 1, (self.problem.observation_width,), np.int64)
-        self._obs = np.empty(0, dtype=np.int64)
+        self._obs = self.problem.initial_observations(np.zeros(1, dtype=np.int64))[0]  # (L,)
         self._completion = np.full((1, self.problem.max_completion_len), vocab.pad_id, dtype=np.int64)
         self._length = 0
         self._prompt = -1
@@ -111,12 +111,12 @@ class TokenEnv(gym.Env):
         self._obs = self.problem.initial_observations(np.array([prompt]))[0]
         self._completion[:] = self.problem.vocab.pad_id
         self._length = 0
-        self._over, self._started = False, True
         for token in prefix:
             self._append(token)
+        self._over, self._started = False, True
         if self.render_mode == "human":
             self.render()
-        return self._obs.copy(), self._info()
+        return self._observation(), self._info()
 
     def step(self, action: int):
         if not self._started:
@@ -125,7 +125,7 @@ class TokenEnv(gym.Env):
             raise ResetNeeded("the episode is over (terminated); call reset() before step()")
         token = self.problem.check_token(action)
         self._append(token)
-        terminated = bool(self.problem.ends(np.array([self._prompt]), np.array([self._length]), np.array([token]))[0])
+        terminated = bool(self.problem.ends(self._prompt, self._length, token))
         reward = 0.0
         info = self._info()
         if terminated:
@@ -133,11 +133,11 @@ class TokenEnv(gym.Env):
             length = np.array([self._length - (token == self.problem.vocab.eos_id)])
             rewards, success = self.problem.verify(np.array([self._prompt]), self._completion, length)
             reward = float(rewards[0])
-            info["completion"] = self.problem.decode_completions(self._completion, length)[0]
+            info["completion"] = str(self.problem.decode_completions(self._completion, length)[0])
             info["is_success"] = bool(success[0])
         if self.render_mode == "human":
             self.render()
-        return self._obs.copy(), reward, terminated, False, info
+        return self._observation(), reward, terminated, False, info
 
     def action_masks(self) -> np.ndarray:
         """Tokens worth generating (the task's alphabet and EOS), for MaskablePPO."""
@@ -147,7 +147,7 @@ class TokenEnv(gym.Env):
 
     def decode(self, obs: np.ndarray | None = None) -> tuple[str, str]:
         """(prompt, completion) as text, of ``obs`` or of the current state."""
-        prompt, completion = self.problem.split_observation(self._obs if obs is None else obs)
+        prompt, completion = self.problem.split_observation(self._observation() if obs is None else obs)
         return self.problem.vocab.decode(prompt), self.problem.vocab.decode(completion)
 
     @property
@@ -170,6 +170,9 @@ class TokenEnv(gym.Env):
         return text
 
     # -- internals ----------------------------------------------------------
+
+    def _observation(self) -> np.ndarray:
+        return self._obs.copy()
 
     def _append(self, token: int) -> None:
         self._obs[:-1] = self._obs[1:]

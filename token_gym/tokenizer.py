@@ -81,6 +81,7 @@ class Vocabulary:
     token_text: tuple[str, ...]
     concatenates: bool
     char_table: np.ndarray | None  # (V,) '<U1' when every token is at most one character
+    silent: np.ndarray  # (V,) bool: ids that decode to no text (the special tokens)
 
     @property
     def size(self) -> int:
@@ -105,7 +106,10 @@ class Vocabulary:
         concatenates = isinstance(tokenizer.decoder, decoders.Fuse)
         single_chars = concatenates and all(len(piece) <= 1 for piece in text)
         char_table = np.array(text, dtype="<U1") if single_chars else None
-        return cls(tokenizer, ids["pad_token"], ids["sep_token"], ids["eos_token"], text, concatenates, char_table)
+        silent = np.array([piece == "" for piece in text], dtype=bool)
+        return cls(
+            tokenizer, ids["pad_token"], ids["sep_token"], ids["eos_token"], text, concatenates, char_table, silent
+        )
 
     def encode(self, text: str, what: str) -> list[int]:
         """Encode ``text`` exactly, or raise naming ``what`` (e.g. "prompt 3")."""
@@ -129,17 +133,22 @@ class Vocabulary:
             return "".join(self.token_text[i] for i in ids)
         return self.tokenizer.decode(ids, skip_special_tokens=True)
 
-    def decode_rows(self, ids: np.ndarray, lengths: np.ndarray) -> list[str]:
-        """Decode each row's first ``lengths[i]`` ids; batched in numpy when possible."""
-        if self.char_table is not None:
-            width = ids.shape[1]
-            inside = np.arange(width) < lengths[:, None]
-            chars = np.ascontiguousarray(self.char_table[np.where(inside, ids, self.pad_id)])
-            texts = chars.view(f"<U{width}")[:, 0].tolist()
-            # A special token inside a completion would leave a NUL in the middle.
-            for row in np.flatnonzero(((chars == "") & inside).any(axis=1)):
-                texts[row] = self.decode(ids[row, : lengths[row]])
-            return texts
-        return self.tokenizer.decode_batch(
-            [row[:n].tolist() for row, n in zip(ids, lengths, strict=True)], skip_special_tokens=True
-        )
+    def decode_rows(self, ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """Text of each row's first ``lengths[i]`` ids, as a numpy ``str`` array.
+
+        Its elements are ``np.str_`` (a ``str`` subclass). For character-level
+        vocabularies the whole batch is decoded by one table lookup and a view,
+        without making a Python string per row.
+        """
+        if self.char_table is None:
+            texts = [self.decode(row[:n]) for row, n in zip(ids, lengths, strict=True)]
+            return np.array(texts, dtype=str) if texts else np.zeros(0, dtype="<U1")
+        width = ids.shape[1]
+        # Past its length a row holds EOS and padding, which decode to "" (NUL), and numpy drops trailing NULs.
+        texts = np.ascontiguousarray(self.char_table[ids]).view(f"<U{width}")[:, 0]
+        # Rows with any other silent token (a special token inside the completion, or non-special tokens
+        # past the length) would be wrong that way: decode them one by one.
+        odd = self.silent[ids.T].sum(axis=0) != width - lengths
+        for row in np.flatnonzero(odd):
+            texts[row] = self.decode(ids[row, : lengths[row]])
+        return texts
