@@ -148,7 +148,8 @@ class Vocabulary:
         texts = np.ascontiguousarray(self.char_table[ids]).view(f"<U{width}")[:, 0]
         # Rows with any other silent token (a special token inside the completion, or non-special tokens
         # past the length) would be wrong that way: decode them one by one.
-        odd = self.silent[ids.T].sum(axis=0) != width - lengths
+        inside = np.arange(width)[:, None] < lengths  # (W, B)
+        odd = (self.silent[ids.T] == inside).any(axis=0)  # must be silent exactly past the length
         for row in np.flatnonzero(odd):
             texts[row] = self.decode(ids[row, : lengths[row]])
         return texts

@@ -130,6 +130,8 @@ class TokenVectorEnv(VectorEnv):
         self._start(rows, prompts)
         for prefix, group in prefixes:
             k = len(prefix)
+            if k == 0:
+                continue
             self._obs[group, :-k] = self._obs[group, k:]
             self._obs[group, -k:] = prefix
             self._columns[:k, group] = np.array(prefix)[:, None]

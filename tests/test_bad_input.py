@@ -1,0 +1,146 @@
+"""Bad input: every case the environments issue lists gets a clear error naming the culprit."""
+
+import json
+import math
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.error import ResetNeeded
+
+import token_gym  # noqa: F401
+from token_gym.tokenizer import char_tokenizer
+
+
+def reverse(**kwargs):
+    return gym.make("token_gym/Reverse-v0", length=3, **kwargs)
+
+
+@pytest.mark.parametrize("action", [99, 11, -1, 2**40])
+def test_out_of_range_action(action):
+    env = reverse()
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=f"action {action} is outside the vocabulary"):
+        env.unwrapped.step(action)
+
+
+@pytest.mark.parametrize("action", [2.0, "a", None, True, np.array([1, 2]), np.float32(3)])
+def test_wrong_type_action(action):
+    env = reverse()
+    env.reset(seed=0)
+    with pytest.raises(TypeError, match="action must be an integer token id"):
+        env.unwrapped.step(action)
+
+
+def test_integer_like_actions_are_accepted():
+    env = reverse()
+    env.reset(seed=0)
+    for action in (3, np.int64(3), np.int32(3), np.array(3), np.array([3])):
+        env.unwrapped.step(action)
+        env.reset()
+
+
+def test_step_before_reset_and_after_the_end():
+    env = reverse().unwrapped
+    with pytest.raises(ResetNeeded, match="before step"):
+        env.step(3)
+    env.reset(seed=0)
+    env.step(env.problem.vocab.eos_id)
+    with pytest.raises(ResetNeeded, match="episode is over"):
+        env.step(3)
+
+
+def test_unknown_kwarg_is_named_with_the_valid_ones():
+    with pytest.raises(TypeError, match=r"unknown keyword argument\(s\) \['lenght'\]; valid: .*'length'"):
+        gym.make("token_gym/Reverse-v0", lenght=3)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "culprit"),
+    [
+        ({"length": -2}, "length must be a positive integer"),
+        ({"alphabet": ""}, "alphabet must be a non-empty string"),
+        ({"split": "validation"}, "split must be 'train' or 'test'"),
+        ({"render_mode": "rgb_array"}, "render_mode"),
+        ({"tokenizer": 42}, "tokenizer must be"),
+        ({"max_completion_len": 2}, "max_completion_len=2 is shorter than the longest answer"),
+        ({"test_fraction": 0.0, "split": "test"}, "no prompts"),
+    ],
+)
+def test_invalid_values(kwargs, culprit):
+    with pytest.raises(ValueError, match=culprit):
+        gym.make("token_gym/Reverse-v0", **{"length": 3, **kwargs})
+
+
+def test_tokenizer_lacking_the_tasks_tokens():
+    with pytest.raises(ValueError, match=r"lacks tokens|cannot encode"):
+        gym.make("token_gym/Reverse-v0", length=3, tokenizer=char_tokenizer("abc"))
+
+
+def test_tokenizer_file_that_does_not_exist(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"missing\.json"):
+        gym.make("token_gym/Reverse-v0", tokenizer=str(tmp_path / "missing.json"))
+
+
+def test_malformed_jsonl_names_file_and_line(tmp_path):
+    path = tmp_path / "prompts.jsonl"
+    path.write_text(json.dumps({"prompt": "ab"}) + "\n\n" + '{"prompt": "ba"\n')
+    with pytest.raises(ValueError, match=r"prompts.jsonl:3: not valid JSON"):
+        gym.make("token_gym/Text-v0", prompts=str(path), reward_fn=lambda p, c: 0.0)
+    path.write_text(json.dumps({"prompt": "ab"}) + "\n" + json.dumps({"question": "x"}) + "\n")
+    with pytest.raises(ValueError, match=r"prompts.jsonl:2: a record needs a string 'prompt'"):
+        gym.make("token_gym/Text-v0", prompts=str(path), reward_fn=lambda p, c: 0.0)
+    with pytest.raises(FileNotFoundError, match=r"nowhere\.jsonl"):
+        gym.make("token_gym/Text-v0", prompts=str(tmp_path / "nowhere.jsonl"), reward_fn=lambda p, c: 0.0)
+
+
+def _finish_episode(env):
+    env.reset(seed=0)
+    return env.step(env.unwrapped.problem.vocab.eos_id)
+
+
+def _raises(prompt, completion):
+    raise KeyError("boom")
+
+
+@pytest.mark.parametrize(
+    ("reward_fn", "error", "match"),
+    [
+        (_raises, RuntimeError, r"reward function .*_raises raised KeyError on prompt \d+"),
+        (lambda p, c: math.nan, ValueError, r"returned nan on prompt"),
+        (lambda p, c: math.inf, ValueError, r"returned inf on prompt"),
+        (lambda p, c: "1.0", TypeError, r"returned '1.0' \(str\).*must return a float"),
+        (lambda p, c: None, TypeError, r"returned None"),
+        (lambda p, c: True, TypeError, r"returned True \(bool\)"),
+    ],
+)
+def test_reward_function_failures_are_named(reward_fn, error, match):
+    env = gym.make("token_gym/Text-v0", prompts=["ab", "ba"], reward_fn=reward_fn, test_fraction=0.0)
+    with pytest.raises(error, match=match):
+        _finish_episode(env)
+
+
+def test_reward_fn_string_that_cannot_be_resolved():
+    with pytest.raises(ValueError, match="cannot import module 'no_such_module'"):
+        gym.make("token_gym/Text-v0", prompts=["a"], reward_fn="no_such_module:f")
+    with pytest.raises(ValueError, match="has no function 'nope'"):
+        gym.make("token_gym/Text-v0", prompts=["a"], reward_fn="token_gym.tasks.rewards:nope")
+    with pytest.raises(ValueError, match="reward_fn must be a callable"):
+        gym.make("token_gym/Text-v0", prompts=["a"], reward_fn=3)
+
+
+def test_text_task_without_prompts_or_reward():
+    with pytest.raises(ValueError, match="needs prompts"):
+        gym.make("token_gym/Text-v0")
+
+
+def test_nothing_changes_when_a_reset_is_refused():
+    env = reverse().unwrapped
+    obs, _ = env.reset(seed=0)
+    with pytest.raises(ValueError):
+        env.reset(options={"prompt_index": -5})
+    assert np.array_equal(env.decode(), env.decode(obs))
+    follow = env.reset()[1]["prompt_index"]
+    fresh = reverse().unwrapped
+    fresh.reset(seed=0)
+    assert fresh.reset()[1]["prompt_index"] == follow  # the refused reset did not consume a draw

@@ -1,0 +1,100 @@
+"""Tasks: seeded prompt sets, splits, answers, and validation of their parameters."""
+
+import numpy as np
+import pytest
+
+from token_gym.tasks import TASKS
+from token_gym.tasks.algorithmic import addition, copy, parity, reverse, sort
+from token_gym.tasks.probes import combination_lock, secret_string
+
+
+@pytest.mark.parametrize("make", [copy, reverse, sort, parity, addition])
+def test_prompt_set_is_fixed_by_task_seed(make):
+    assert make(task_seed=3).prompts == make(task_seed=3).prompts
+    assert make(task_seed=3).prompts != make(task_seed=4).prompts
+
+
+@pytest.mark.parametrize("make", [copy, reverse, sort, parity, addition])
+def test_splits_partition_distinct_prompts(make):
+    task = make(num_prompts=200, test_fraction=0.25)
+    assert len(set(task.prompts)) == len(task.prompts) == 200
+    assert not set(task.train) & set(task.test)
+    assert sorted([*task.train, *task.test]) == list(range(200))
+    assert len(task.test) == 50
+
+
+def test_small_spaces_use_every_prompt():
+    task = reverse(length=2, alphabet="ab", num_prompts=1000)
+    assert sorted(task.prompts) == ["aa", "ab", "ba", "bb"]
+
+
+def test_answers():
+    assert reverse(length=4).answers[0] == reverse(length=4).prompts[0][::-1]
+    assert copy().answers[5] == copy().prompts[5]
+    task = sort(length=6)
+    assert all(a == "".join(sorted(p)) for p, a in zip(task.prompts, task.answers, strict=True))
+    task = parity(length=5)
+    assert all(a == str(p.count("1") % 2) for p, a in zip(task.prompts, task.answers, strict=True))
+
+
+@pytest.mark.parametrize(("order", "expected"), [("reversed", "9530"), ("natural", "0359")])
+def test_addition_answer_order(order, expected):
+    task = addition(digits=3, answer_order=order, num_prompts=5000)
+    for prompt, answer in zip(task.prompts, task.answers, strict=True):
+        a, b = prompt.split("+")
+        total = f"{int(a) + int(b):04d}"
+        assert answer == (total[::-1] if order == "reversed" else total)
+    assert len(task.prompts[0]) == 7
+    total = f"{42 + 317:04d}"  # the documented example, 042+317
+    assert (total[::-1] if order == "reversed" else total) == expected
+
+
+def test_probes_use_all_prompts_in_both_splits():
+    task = secret_string(num_prompts=3, length=5, alphabet="xy")
+    assert list(task.train) == list(task.test) == [0, 1, 2]
+    assert all(len(s) == 5 and set(s) <= set("xy") for s in task.answers)
+    lock = combination_lock(length=3)
+    assert lock.stops_on_error and lock.max_completion_len == 3
+
+
+def test_default_cap_leaves_room_for_eos():
+    assert reverse(length=5).max_completion_len == 6
+    assert addition(digits=2).max_completion_len == 4
+
+
+@pytest.mark.parametrize(
+    ("make", "kwargs", "culprit"),
+    [
+        (reverse, {"length": -1}, "length"),
+        (reverse, {"length": 0}, "length"),
+        (reverse, {"length": 2.5}, "length"),
+        (reverse, {"alphabet": ""}, "alphabet"),
+        (reverse, {"alphabet": "aab"}, "alphabet"),
+        (reverse, {"reward": "distractor"}, "reward"),
+        (reverse, {"num_prompts": 0}, "num_prompts"),
+        (reverse, {"test_fraction": 1.0}, "test_fraction"),
+        (reverse, {"max_completion_len": 0}, "max_completion_len"),
+        (addition, {"answer_order": "backwards"}, "answer_order"),
+        (addition, {"digits": 0}, "digits"),
+        (secret_string, {"distractor_reward": 2.0}, "distractor_reward"),
+        (combination_lock, {"alphabet": ""}, "alphabet"),
+    ],
+)
+def test_invalid_values_name_the_parameter(make, kwargs, culprit):
+    with pytest.raises(ValueError, match=culprit):
+        make(**kwargs)
+
+
+def test_every_task_has_a_demonstration_or_says_so():
+    for name, make in TASKS.items():
+        if name == "text":
+            continue
+        task = make()
+        assert task.demonstration(int(task.train[0])) == task.answers[int(task.train[0])]
+
+
+def test_random_strings_are_uniform_enough():
+    task = copy(length=1, alphabet="abcd", num_prompts=4)
+    assert sorted(task.prompts) == list("abcd")
+    counts = np.unique(np.array([list(p) for p in copy(length=6, num_prompts=1000).prompts]), return_counts=True)[1]
+    assert counts.min() > 0.7 * counts.mean()

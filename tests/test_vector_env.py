@@ -1,0 +1,143 @@
+"""TokenVectorEnv: exactly what N single envs give, in lockstep, over thousands of steps."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.error import ResetNeeded
+
+import token_gym
+from tests.helpers import SMALL_KWARGS
+
+CASES = [
+    ("token_gym/Reverse-v0", {"length": 3, "reward": "partial"}),
+    ("token_gym/Addition-v0", {"digits": 2, "tokenizer": "bpe", "bpe_vocab_size": 24}),
+    ("token_gym/SecretString-v0", {"length": 2, "alphabet": "ab", "reward": "distractor", "num_prompts": 3}),
+    ("token_gym/CombinationLock-v0", {"length": 3, "alphabet": "ab", "num_prompts": 2}),
+    ("token_gym/Text-v0", SMALL_KWARGS["token_gym/Text-v0"]),
+]
+
+
+def assert_infos_equal(ours: dict, theirs: dict, where: str) -> None:
+    assert set(ours) == set(theirs), (where, set(ours) ^ set(theirs))
+    for key, expected in theirs.items():
+        got = ours[key]
+        if key == "final_info":
+            assert_infos_equal(got, expected, where + "/final_info")
+        elif key == "final_obs":
+            assert [None if o is None else o.tolist() for o in got] == [
+                None if o is None else o.tolist() for o in expected
+            ], where
+        elif key == "completion":  # ours is a str array; compare where present
+            mask = theirs["_completion"]
+            assert [str(t) for t in got[mask]] == list(expected[mask]), where
+        else:
+            assert np.array_equal(np.asarray(got), np.asarray(expected)), (where, key, got, expected)
+
+
+@pytest.mark.parametrize("mode", ["NextStep", "SameStep"])
+@pytest.mark.parametrize(("env_id", "kwargs"), CASES, ids=[c[0].split("/")[1] for c in CASES])
+def test_lockstep_with_single_envs(env_id, kwargs, mode):
+    n, steps = 8, 1500
+    ours = gym.make_vec(env_id, num_envs=n, autoreset_mode=mode, **kwargs)
+    theirs = gym.vector.SyncVectorEnv([lambda: gym.make(env_id, **kwargs)] * n, autoreset_mode=mode)
+    assert isinstance(ours, token_gym.TokenVectorEnv)
+    rng = np.random.default_rng(0)
+    vocab = ours.problem.vocab
+    useful = np.flatnonzero(ours.problem.action_mask)
+    obs, infos = ours.reset(seed=11)
+    expected_obs, expected_infos = theirs.reset(seed=11)
+    assert np.array_equal(obs, expected_obs)
+    assert_infos_equal(infos, expected_infos, "reset")
+    episodes = 0
+    for t in range(steps):
+        actions = rng.choice(useful, size=n)
+        actions[rng.random(n) < 0.05] = rng.integers(0, vocab.size)  # sometimes any token, specials too
+        got, expected = ours.step(actions), theirs.step(actions)
+        for name, a, b in zip(("obs", "reward", "terminated", "truncated"), got[:4], expected[:4], strict=True):
+            assert np.array_equal(a, b), (t, name, a, b)
+            assert a.dtype == b.dtype or name == "reward", (name, a.dtype, b.dtype)
+        assert_infos_equal(got[4], expected[4], f"step {t}")
+        episodes += int(got[2].sum())
+        if t == steps // 2:  # an explicit reset mid-stream, unseeded: both continue their own draws
+            assert np.array_equal(ours.reset()[0], theirs.reset()[0])
+    assert episodes > 100  # many episode boundaries crossed
+
+
+def test_rewards_match_the_single_env_verifier_under_oracle_actions():
+    n = 64
+    env = gym.make_vec("token_gym/Reverse-v0", num_envs=n, length=4, autoreset_mode="SameStep")
+    _, infos = env.reset(seed=0)
+    problem = env.problem
+    plans = [problem.demonstration_tokens(int(i)) for i in infos["prompt_index"]]
+    for t in range(5):
+        _, rewards, terminated, _, infos = env.step(np.array([plan[t] for plan in plans]))
+    assert terminated.all() and (rewards == 1.0).all()
+    assert infos["final_info"]["is_success"].all()
+    assert [str(c) for c in infos["final_info"]["completion"]] == [
+        problem.task.answers[i] for i in infos["final_info"]["prompt_index"]
+    ]
+
+
+def test_reset_options_choose_prompts_prefixes_and_rows():
+    env = gym.make_vec("token_gym/Reverse-v0", num_envs=4, length=4)
+    problem = env.problem
+    obs, infos = env.reset(seed=0, options={"prompt_index": 7})
+    assert (infos["prompt_index"] == 7).all()
+    assert all(pair == (problem.task.prompts[7], "") for pair in env.decode(obs))
+    demo = problem.demonstration_tokens(7)
+    obs, _ = env.reset(options={"prompt_index": np.array([7, 7, 8, 9]), "prefix": demo[:2]})
+    assert env.decode(obs)[0] == (problem.task.prompts[7], problem.task.answers[7][:2])
+    obs, _ = env.reset(options={"prompt_index": 7, "prefix": [demo[:1], demo[:2], [], demo[:3]]})
+    assert [c for _, c in env.decode(obs)] == [problem.task.answers[7][:k] for k in (1, 2, 0, 3)]
+    before = obs.copy()
+    obs, infos = env.reset(options={"reset_mask": np.array([False, True, False, False]), "prompt_index": 3})
+    assert np.array_equal(obs[[0, 2, 3]], before[[0, 2, 3]])
+    assert infos["_prompt_index"].tolist() == [False, True, False, False] and infos["prompt_index"][1] == 3
+
+
+def test_seed_list_matches_single_envs_seeded_alike():
+    env = gym.make_vec("token_gym/Reverse-v0", num_envs=3, length=4)
+    _, infos = env.reset(seed=[5, 100, 7])
+    singles = [gym.make("token_gym/Reverse-v0", length=4).reset(seed=s)[1]["prompt_index"] for s in (5, 100, 7)]
+    assert infos["prompt_index"].tolist() == singles
+
+
+def test_step_errors_name_the_culprit():
+    env = gym.make_vec("token_gym/Reverse-v0", num_envs=3, length=3)
+    with pytest.raises(ResetNeeded):
+        env.step(np.zeros(3, dtype=np.int64))
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="shape"):
+        env.step(np.zeros(2, dtype=np.int64))
+    with pytest.raises(TypeError, match="integer"):
+        env.step(np.zeros(3))
+    with pytest.raises(ValueError, match="action 99 of env 1"):
+        env.step(np.array([3, 99, 3]))
+    with pytest.raises(ValueError, match="action -1 of env 2"):
+        env.step(np.array([3, 3, -1]))
+    with pytest.raises(ValueError, match="reset_mask"):
+        env.reset(options={"reset_mask": np.zeros(3, dtype=bool)})
+    with pytest.raises(ValueError, match="prompt_index"):
+        env.reset(options={"prompt_index": [1, 2]})
+    with pytest.raises(ValueError, match="autoreset_mode"):
+        gym.make_vec("token_gym/Reverse-v0", num_envs=2, autoreset_mode="Disabled")
+    with pytest.raises(ValueError, match="num_envs"):
+        token_gym.TokenVectorEnv(num_envs=0)
+
+
+def test_action_masks_and_metadata():
+    env = gym.make_vec("token_gym/Copy-v0", num_envs=5, length=2)
+    assert env.action_masks().shape == (5, env.single_action_space.n)
+    assert env.metadata["autoreset_mode"] == gym.vector.AutoresetMode.NEXT_STEP
+    same = gym.make_vec("token_gym/Copy-v0", num_envs=5, length=2, autoreset_mode="SameStep")
+    assert same.metadata["autoreset_mode"] == gym.vector.AutoresetMode.SAME_STEP
+
+
+def test_returned_observations_are_fresh():
+    env = gym.make_vec("token_gym/Reverse-v0", num_envs=4, length=3)
+    first, _ = env.reset(seed=0)
+    kept = first.copy()
+    first[:] = 0  # a user scribbling on an observation changes nothing inside
+    second, *_ = env.step(np.full(4, 3))
+    assert not np.shares_memory(first, second)
+    assert np.array_equal(second[:, :-1], kept[:, 1:])
