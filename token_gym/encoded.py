@@ -82,8 +82,17 @@ class EncodedTask:
     action_mask: np.ndarray  # (V,) read-only: tokens worth generating
 
     def __post_init__(self) -> None:
+        if self.answers is None:
+            return
         # The verifier reads answers position-major, (A, n), so a batch gathers into contiguous (A, B).
-        self._answer_columns = None if self.answers is None else np.ascontiguousarray(self.answers.T)
+        self._answer_columns = np.ascontiguousarray(self.answers.T)
+        # For `expected`: answer tokens with -1 (no token) from each answer's end on, flat.
+        width = self.answers.shape[1]
+        table = np.where(
+            np.arange(width + 1) < self.answer_lengths[:, None], np.pad(self.answers, ((0, 0), (0, 1))), -1
+        )
+        self._expected_cells = table.reshape(-1)
+        self._expected_stride = width + 1
 
     @classmethod
     def build(cls, task: str, kwargs: Mapping[str, Any], where: str) -> EncodedTask:
@@ -172,17 +181,43 @@ class EncodedTask:
             raise ValueError(f"{name} {int(token)} is outside the vocabulary [0, {self.vocab.size})")
         return int(token)
 
-    def ends(self, prompt_index: np.ndarray | int, length: np.ndarray | int, token: np.ndarray | int) -> np.ndarray:
+    # An answer task's reward depends only on the completion's length and its *hits*: how many
+    # positions below both lengths hold the answer's token. Envs count hits as tokens arrive
+    # (`expected`), so a finished episode costs no comparison at all; `verify` counts them in a batch.
+    # Either way `score` turns them into rewards: one rule.
+
+    def expected(self, prompt_index: np.ndarray | int, position: np.ndarray | int) -> np.ndarray:
+        """The answer token at ``position`` (0-based) of each prompt's answer; -1 past its end."""
+        column = np.minimum(position, self._expected_stride - 1)
+        return self._expected_cells[prompt_index * self._expected_stride + column]
+
+    def ends(
+        self, prompt_index: np.ndarray | int, length: np.ndarray | int, token: np.ndarray | int, hit: object = None
+    ) -> np.ndarray:
         """Whether appending ``token`` as the ``length``-th completion token ends each episode.
 
-        Works on arrays (the vector env) and on plain ints (the single env, where
-        building arrays would cost more than the rule itself).
+        ``hit`` says whether the token was the answer's (CombinationLock ends on a miss). Works on
+        arrays (the vector env) and on plain ints (the single env, where building arrays would cost
+        more than the rule itself).
         """
         done = (token == self.vocab.eos_id) | (length >= self.max_completion_len)
         if self.task.stops_on_error:
-            expected = self.answers[prompt_index, np.minimum(length, self.answers.shape[1]) - 1]
-            done |= (token != expected) | (length >= self.answer_lengths[prompt_index])
+            done |= np.logical_not(hit) | (length >= self.answer_lengths[prompt_index])
         return done
+
+    def score(self, prompt_index: np.ndarray, hits: np.ndarray, length: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Rewards (float64) and successes (bool) of finished answer-task completions.
+
+        ``length`` counts the completion's tokens without the final EOS.
+        """
+        answer_length = self.answer_lengths[prompt_index]
+        success = (hits == answer_length) & (length == answer_length)
+        if self.task.reward_mode == "partial":
+            return hits / np.maximum(np.maximum(length, answer_length), 1), success
+        rewards = success.astype(np.float64)
+        if self.task.reward_mode == "distractor":
+            rewards[(length == 0) & ~success] = self.task.distractor_reward
+        return rewards, success
 
     def verify(
         self, prompt_index: np.ndarray, completion: np.ndarray, length: np.ndarray
@@ -196,23 +231,11 @@ class EncodedTask:
             texts = self.decode_completions(completion, length)
             rewards = np.array([self.task.reward_text(int(i), t) for i, t in zip(prompt_index, texts, strict=True)])
             return rewards.astype(np.float64).reshape(-1), rewards >= self.task.success_threshold
-        # Work position-major, (positions, B): reductions over positions then run along contiguous
-        # memory when the caller's completion is column-major, as the vector env's is.
         answers = np.take(self._answer_columns, prompt_index, axis=1)  # (A, B)
-        answer_length = self.answer_lengths[prompt_index]  # (B,)
         width = min(answers.shape[0], completion.shape[1])
-        positions = np.arange(width)[:, None]
-        hit = completion.T[:width] == answers[:width]  # (width, B)
-        if self.task.reward_mode == "partial":
-            overlap = np.minimum(length, answer_length)
-            matches = (hit & (positions < overlap)).sum(axis=0)
-            success = (matches == answer_length) & (length == answer_length)
-            return matches / np.maximum(np.maximum(length, answer_length), 1), success
-        success = (hit | (positions >= answer_length)).all(axis=0) & (length == answer_length)
-        rewards = success.astype(np.float64)
-        if self.task.reward_mode == "distractor":
-            rewards[(length == 0) & ~success] = self.task.distractor_reward
-        return rewards, success
+        overlap = np.minimum(length, self.answer_lengths[prompt_index])
+        hit = (completion.T[:width] == answers[:width]) & (np.arange(width)[:, None] < overlap)  # (width, B)
+        return self.score(prompt_index, hit.sum(axis=0), length)
 
     def decode_completions(self, completion: np.ndarray, length: np.ndarray) -> np.ndarray:
         return self.vocab.decode_rows(completion, length)

@@ -83,6 +83,7 @@ class TokenEnv(gym.Env):
         self._obs = self.problem.initial_observations(np.zeros(1, dtype=np.int64))[0]  # (L,)
         self._completion = np.full((1, self.problem.max_completion_len), vocab.pad_id, dtype=np.int64)
         self._length = 0
+        self._hits = 0  # answer positions right so far (answer tasks)
         self._prompt = -1
         self._key: np.ndarray | None = None
         self._episode = -1
@@ -110,7 +111,7 @@ class TokenEnv(gym.Env):
         self._key, self._episode, self._prompt = key, episode, prompt
         self._obs = self.problem.initial_observations(np.array([prompt]))[0]
         self._completion[:] = self.problem.vocab.pad_id
-        self._length = 0
+        self._length = self._hits = 0
         for token in prefix:
             self._append(token)
         self._over, self._started = False, True
@@ -124,14 +125,17 @@ class TokenEnv(gym.Env):
         if self._over:
             raise ResetNeeded("the episode is over (terminated); call reset() before step()")
         token = self.problem.check_token(action)
-        self._append(token)
-        terminated = bool(self.problem.ends(self._prompt, self._length, token))
+        hit = self._append(token)
+        terminated = bool(self.problem.ends(self._prompt, self._length, token, hit))
         reward = 0.0
         info = self._info()
         if terminated:
             self._over = True
-            length = np.array([self._length - (token == self.problem.vocab.eos_id)])
-            rewards, success = self.problem.verify(np.array([self._prompt]), self._completion, length)
+            prompt, length = np.array([self._prompt]), np.array([self._length - (token == self.problem.vocab.eos_id)])
+            if self.problem.answers is None:
+                rewards, success = self.problem.verify(prompt, self._completion, length)
+            else:
+                rewards, success = self.problem.score(prompt, np.array([self._hits]), length)
             reward = float(rewards[0])
             info["completion"] = str(self.problem.decode_completions(self._completion, length)[0])
             info["is_success"] = bool(success[0])
@@ -174,11 +178,17 @@ class TokenEnv(gym.Env):
     def _observation(self) -> np.ndarray:
         return self._obs.copy()
 
-    def _append(self, token: int) -> None:
+    def _append(self, token: int) -> bool | None:
+        """Append ``token``; whether it was the answer's token there (None for tasks without answers)."""
+        hit = None
+        if self.problem.answers is not None:
+            hit = token == self.problem.expected(self._prompt, self._length)
+            self._hits += int(hit)
         self._obs[:-1] = self._obs[1:]
         self._obs[-1] = token
         self._completion[0, self._length] = token
         self._length += 1
+        return hit
 
     def _info(self) -> dict[str, Any]:
         return {"prompt_index": self._prompt, "action_mask": self.problem.action_mask.copy()}

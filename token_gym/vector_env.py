@@ -94,6 +94,7 @@ class TokenVectorEnv(VectorEnv):
         self._cap = cap
         self._initial = self.problem.initial_observations(np.arange(len(self.problem.task.prompts)))
         self._length = np.zeros(n, dtype=np.int64)
+        self._hits = np.zeros(n, dtype=np.int64)  # answer positions right so far (answer tasks)
         self._prompt = np.zeros(n, dtype=np.int64)
         self._keys: np.ndarray | None = None
         self._episodes = np.zeros(n, dtype=np.int64)
@@ -136,6 +137,10 @@ class TokenVectorEnv(VectorEnv):
             self._obs[group, -k:] = prefix
             self._columns[:k, group] = np.array(prefix)[:, None]
             self._length[group] = k
+            if self.problem.answers is not None:
+                self._hits[group] = [
+                    sum(t == self.problem.expected(self._prompt[r], i) for i, t in enumerate(prefix)) for r in group
+                ]
         self._over[rows] = False
         self._started = True
         infos = {
@@ -155,11 +160,15 @@ class TokenVectorEnv(VectorEnv):
         next_step = self.autoreset_mode is AutoresetMode.NEXT_STEP
         resetting = self._over if next_step else None
 
+        hit = None
+        if self.problem.answers is not None:
+            hit = actions == self.problem.expected(self._prompt, self._length)
+            self._hits += hit
         self._flat[:-1] = self._flat[1:]  # every row shifts left by one (row ends spill, then are overwritten)
         self._obs[:, -1] = actions
         self._column_cells[np.minimum(self._length, self._cap - 1) * self.num_envs + self._rows] = actions
         self._length += 1
-        ends = self.problem.ends(self._prompt, self._length, actions)
+        ends = self.problem.ends(self._prompt, self._length, actions, hit)
         if next_step:
             ends &= ~resetting
         rewards = np.zeros(self.num_envs, dtype=np.float64)
@@ -219,7 +228,10 @@ class TokenVectorEnv(VectorEnv):
         """Verify finished rows; their ``completion``/``is_success`` infos."""
         length = self._length[rows] - (actions[rows] == self.problem.vocab.eos_id)
         completion = self._columns[:, rows].T  # (B, C), column-major
-        values, success = self.problem.verify(self._prompt[rows], completion, length)
+        if self.problem.answers is None:
+            values, success = self.problem.verify(self._prompt[rows], completion, length)
+        else:
+            values, success = self.problem.score(self._prompt[rows], self._hits[rows], length)
         rewards[rows] = values
         decoded = self.problem.decode_completions(completion, length)
         texts = np.zeros(self.num_envs, dtype=decoded.dtype)  # "" where no episode finished
@@ -240,6 +252,7 @@ class TokenVectorEnv(VectorEnv):
         self._obs[rows] = np.take(self._initial, prompts, axis=0)
         self._columns[:, rows] = self.problem.vocab.pad_id
         self._length[rows] = 0
+        self._hits[rows] = 0
 
     def _observations(self) -> np.ndarray:
         return self._obs.copy()
