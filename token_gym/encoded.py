@@ -25,6 +25,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -147,9 +148,14 @@ class EncodedTask:
 
     def initial_observations(self, prompt_index: np.ndarray) -> np.ndarray:
         """(B, L) observations of fresh episodes: padding, prompt, separator."""
-        obs = np.full((len(prompt_index), self.observation_width), self.vocab.pad_id, dtype=np.int64)
+        return np.take(self._initial_table, prompt_index, axis=0)
+
+    @cached_property
+    def _initial_table(self) -> np.ndarray:
+        """Every prompt's initial observation, (n, L), built once."""
+        obs = np.full((len(self.prompts), self.observation_width), self.vocab.pad_id, dtype=np.int64)
         start = self.max_completion_len
-        obs[:, start : start + self.prompts.shape[1]] = self.prompts[prompt_index]
+        obs[:, start : start + self.prompts.shape[1]] = self.prompts
         obs[:, -1] = self.vocab.sep_id
         return obs
 
@@ -173,6 +179,8 @@ class EncodedTask:
 
     def check_token(self, token: object, name: str = "action") -> int:
         """A token id as a Python int, or a clear error naming ``name``."""
+        if type(token) is int and 0 <= token < self.vocab.size:  # the common case, first
+            return token
         if isinstance(token, np.ndarray) and token.size == 1 and token.ndim <= 1:
             token = token.reshape(()).item() if np.issubdtype(token.dtype, np.integer) else token
         if isinstance(token, bool | np.bool_) or not isinstance(token, int | np.integer):
@@ -188,7 +196,8 @@ class EncodedTask:
 
     def expected(self, prompt_index: np.ndarray | int, position: np.ndarray | int) -> np.ndarray:
         """The answer token at ``position`` (0-based) of each prompt's answer; -1 past its end."""
-        column = np.minimum(position, self._expected_stride - 1)
+        last = self._expected_stride - 1
+        column = min(position, last) if isinstance(position, int) else np.minimum(position, last)
         return self._expected_cells[prompt_index * self._expected_stride + column]
 
     def ends(

@@ -85,7 +85,7 @@ class TokenEnv(gym.Env):
         self._length = 0
         self._hits = 0  # answer positions right so far (answer tasks)
         self._prompt = -1
-        self._key: np.ndarray | None = None
+        self._key: int | None = None
         self._episode = -1
         self._over = True
         self._started = False
@@ -100,16 +100,16 @@ class TokenEnv(gym.Env):
         super().reset(seed=seed)
         key, episode = self._key, self._episode + 1
         if seed is not None:
-            key, episode = draws.keys_from_seeds(np.array([seed])), 0
+            key, episode = int(draws.keys_from_seeds(np.array([seed]))[0]), 0
         elif key is None:
-            key, episode = draws.random_keys(self.np_random, 1), 0
+            key, episode = int(draws.random_keys(self.np_random, 1)[0]), 0
         if "prompt_index" in options:
             prompt = self._check_prompt_index(options["prompt_index"])
         else:
-            prompt = int(draws.draw(key, np.array([episode]), self._choices)[0])
-        prefix = self.problem.check_prefix(options.get("prefix", []), prompt)
+            prompt = draws.draw_one(key, episode, self._choices)
+        prefix = self.problem.check_prefix(options["prefix"], prompt) if "prefix" in options else []
         self._key, self._episode, self._prompt = key, episode, prompt
-        self._obs = self.problem.initial_observations(np.array([prompt]))[0]
+        self._obs = self.problem.initial_observations(np.array([prompt]))[0]  # a fresh copy
         self._completion[:] = self.problem.vocab.pad_id
         self._length = self._hits = 0
         for token in prefix:
@@ -137,7 +137,7 @@ class TokenEnv(gym.Env):
             else:
                 rewards, success = self.problem.score(prompt, np.array([self._hits]), length)
             reward = float(rewards[0])
-            info["completion"] = str(self.problem.decode_completions(self._completion, length)[0])
+            info["completion"] = self.problem.vocab.decode(self._completion[0, : length[0]])
             info["is_success"] = bool(success[0])
         if self.render_mode == "human":
             self.render()

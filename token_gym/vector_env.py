@@ -92,7 +92,6 @@ class TokenVectorEnv(VectorEnv):
         self._columns = np.full((cap, n), vocab.pad_id, dtype=np.int64)
         self._column_cells = self._columns.reshape(-1)
         self._cap = cap
-        self._initial = self.problem.initial_observations(np.arange(len(self.problem.task.prompts)))
         self._length = np.zeros(n, dtype=np.int64)
         self._hits = np.zeros(n, dtype=np.int64)  # answer positions right so far (answer tasks)
         self._prompt = np.zeros(n, dtype=np.int64)
@@ -249,7 +248,7 @@ class TokenVectorEnv(VectorEnv):
 
     def _start(self, rows: np.ndarray, prompts: np.ndarray) -> None:
         self._prompt[rows] = prompts
-        self._obs[rows] = np.take(self._initial, prompts, axis=0)
+        self._obs[rows] = self.problem.initial_observations(prompts)
         self._columns[:, rows] = self.problem.vocab.pad_id
         self._length[rows] = 0
         self._hits[rows] = 0
