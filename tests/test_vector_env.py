@@ -141,3 +141,24 @@ def test_returned_observations_are_fresh():
     second, *_ = env.step(np.full(4, 3))
     assert not np.shares_memory(first, second)
     assert np.array_equal(second[:, :-1], kept[:, 1:])
+
+
+def test_observations_a_caller_keeps_are_never_reused():
+    """Arrays are recycled only when nothing references them: held arrays and views stay put."""
+    env = gym.make_vec("token_gym/Reverse-v0", num_envs=16, length=3)
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    kept, views = [], []
+    seen = set()
+    for t in range(200):
+        obs, *_ = env.step(rng.integers(3, env.single_action_space.n, size=16))
+        seen.add(id(obs))
+        if t % 10 == 0:
+            kept.append((obs, obs.copy()))
+        if t % 10 == 5:
+            views.append((obs[2:5], obs[2:5].copy()))
+    assert all(np.array_equal(a, b) for a, b in kept + views)
+    fresh = [env.step(rng.integers(3, 11, size=16))[0] for _ in range(5)]
+    assert len({id(o) for o in fresh}) == 5 and not any(
+        np.shares_memory(a, b) for a in fresh for b in fresh if a is not b
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -99,6 +100,7 @@ class TokenVectorEnv(VectorEnv):
         self._episodes = np.zeros(n, dtype=np.int64)
         self._over = np.zeros(n, dtype=bool)  # finished at the last step (NextStep resets them next)
         self._started = False
+        self._returned: list[np.ndarray] = []  # observations handed out, reused once unreferenced
         self._all = np.ones(n, dtype=bool)
         self._masks = np.broadcast_to(self.problem.action_mask, (n, vocab.size))
 
@@ -254,7 +256,23 @@ class TokenVectorEnv(VectorEnv):
         self._hits[rows] = 0
 
     def _observations(self) -> np.ndarray:
-        return self._obs.copy()
+        """A copy of the observations that the caller owns.
+
+        Large fresh arrays are slow: glibc gives blocks this size back to the system, so each new
+        one starts with page faults (at 4096 envs they cost more than the copy). So the copy goes
+        into an array an earlier step returned that nobody references any more, which CPython's
+        reference count tells exactly; any array still held, or viewed, is never touched.
+        """
+        for i in range(len(self._returned)):  # not enumerate: its cached tuple would hold a reference
+            old = self._returned[i]
+            if sys.getrefcount(old) == 3:  # the list, `old`, and getrefcount's own argument
+                del self._returned[i]
+                np.copyto(old, self._obs)
+                self._returned.append(old)
+                return old
+        fresh = self._obs.copy()
+        self._returned = [*self._returned[-3:], fresh]
+        return fresh
 
     def _seeds(self, seed: object) -> list[int | None]:
         n = self.num_envs
