@@ -55,6 +55,7 @@ def test_unknown_kwarg_is_named_with_the_valid_ones():
         gym.make("token_gym/Reverse-v0", lenght=3)
 
 
+@pytest.mark.filterwarnings("ignore:.*render_mode.*:UserWarning")  # gymnasium warns before our error
 @pytest.mark.parametrize(
     ("kwargs", "culprit"),
     [
