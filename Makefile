@@ -4,7 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format bench clean
+RLLIB_VENV := .venv-rllib
+RLLIB_STAMP := $(RLLIB_VENV)/.installed
+
+.PHONY: demo test test-rllib lint format bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +17,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
+# RLlib pins another gymnasium than the main venv gets, so its test runs in a virtualenv of its own.
+$(RLLIB_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(RLLIB_VENV)
+	$(RLLIB_VENV)/bin/pip install --quiet --upgrade pip
+	$(RLLIB_VENV)/bin/pip install --quiet torch==2.13.0
+	$(RLLIB_VENV)/bin/pip install --quiet -e ".[rllib]" "pytest>=8"
+	touch $(RLLIB_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/python -m examples.demo
 
@@ -21,6 +32,10 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -n 2 -q
+
+# Each RLlib test starts its own Ray on 2 CPUs: no -n here.
+test-rllib: $(RLLIB_STAMP)
+	$(RLLIB_VENV)/bin/python -m pytest -q tests/test_rllib.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -34,4 +49,4 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.env_speed
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(RLLIB_VENV) .pytest_cache .ruff_cache .hypothesis

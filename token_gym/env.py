@@ -13,6 +13,20 @@ from token_gym import draws
 from token_gym.encoded import EncodedTask
 
 
+class RenderModeError(ValueError, TypeError):
+    """An unsupported ``render_mode``.
+
+    Also a TypeError because stable-baselines3 (``make_vec_env``, ``PPO("MlpPolicy", id)``) asks
+    ``gym.make`` for ``render_mode="rgb_array"`` and retries without it only on TypeError.
+    """
+
+
+def check_render_mode(render_mode: str | None, allowed: list[str]) -> str | None:
+    if render_mode is not None and render_mode not in allowed:
+        raise RenderModeError(f"render_mode must be one of {allowed} or None, got {render_mode!r}")
+    return render_mode
+
+
 class TokenEnv(gym.Env):
     """Generate a completion to a prompt, one token per step; a verifier pays at the end.
 
@@ -74,9 +88,7 @@ class TokenEnv(gym.Env):
         self._choices = self.problem.task.split(split)
         if len(self._choices) == 0:
             raise ValueError(f"split {split!r} of {where} has no prompts (test_fraction=0?)")
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
-        self.render_mode = render_mode
+        self.render_mode = check_render_mode(render_mode, self.metadata["render_modes"])
         vocab = self.problem.vocab
         self.action_space = spaces.Discrete(vocab.size)
         self.observation_space = spaces.Box(0, vocab.size - 1, (self.problem.observation_width,), np.int64)

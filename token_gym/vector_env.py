@@ -14,6 +14,7 @@ from gymnasium.vector.utils import batch_space
 
 from token_gym import draws
 from token_gym.encoded import EncodedTask
+from token_gym.env import check_render_mode
 
 
 class TokenVectorEnv(VectorEnv):
@@ -67,8 +68,7 @@ class TokenVectorEnv(VectorEnv):
             mode = None
         if mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
             raise ValueError(f"autoreset_mode must be 'NextStep' or 'SameStep', got {autoreset_mode!r}")
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
+        check_render_mode(render_mode, self.metadata["render_modes"])
         self.problem = EncodedTask.build(task, kwargs, f"token_gym task {task!r}")
         self.split = split
         self._choices = self.problem.task.split(split)
