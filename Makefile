@@ -47,6 +47,10 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.env_speed
+	$(BIN)/python -m benchmarks.sampling
+	$(BIN)/python -m benchmarks.sb3_adapter
+	$(BIN)/python -m benchmarks.sb3_extractor
+	$(BIN)/python -m benchmarks.agents_vs_ppo
 
 clean:
 	rm -rf $(VENV) $(RLLIB_VENV) .pytest_cache .ruff_cache .hypothesis

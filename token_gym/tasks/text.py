@@ -25,9 +25,14 @@ RewardFn = Callable[..., float]
 
 def load_jsonl(path: str | Path) -> list[dict[str, Any]]:
     """Records of a JSONL file; each needs a string ``prompt``, may have a string ``completion``."""
+    return [record for _, record in read_jsonl(path)]
+
+
+def read_jsonl(path: str | Path, require_completion: bool = False) -> list[tuple[str, dict[str, Any]]]:
+    """``("file:line", record)`` pairs of a JSONL file, so later checks can name the line too."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"prompts file {str(path)!r} does not exist")
+        raise FileNotFoundError(f"JSONL file {str(path)!r} does not exist")
     records = []
     with path.open(encoding="utf-8") as lines:
         for number, line in enumerate(lines, start=1):
@@ -38,9 +43,12 @@ def load_jsonl(path: str | Path) -> list[dict[str, Any]]:
                 record = json.loads(line)
             except json.JSONDecodeError as error:
                 raise ValueError(f"{where}: not valid JSON ({error.msg})") from None
-            records.append(_check_record(record, where))
+            record = _check_record(record, where)
+            if require_completion and "completion" not in record:
+                raise ValueError(f"{where}: a record needs a string 'completion'")
+            records.append((where, record))
     if not records:
-        raise ValueError(f"prompts file {str(path)!r} holds no records")
+        raise ValueError(f"JSONL file {str(path)!r} holds no records")
     return records
 
 

@@ -1,0 +1,64 @@
+"""Where an agent's environments come from: an id, a ``gym.make`` env or a vector env.
+
+Agents accept what stable-baselines3 users pass (an env or an id string) and
+always roll out through ``gym.make_vec`` (token_gym's native vector env), so the
+agent needs the id and kwargs the env was made with: this module recovers them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+
+import token_gym
+from token_gym import TokenVectorEnv
+
+# kwargs gym.make/make_vec put into a spec that are not the task's
+_NOT_TASK_KWARGS = ("task", "num_envs", "vectorization_mode", "autoreset_mode", "render_mode", "split")
+
+
+def env_source(env: object, env_kwargs: dict[str, Any] | None = None) -> tuple[str | None, dict[str, Any]]:
+    """(env id, task kwargs) of ``env``: an id string, a ``gym.make`` env or a ``gym.make_vec`` env.
+
+    The id is None for a vector env built by hand (no spec): it can be trained on,
+    but evaluation then needs an env passed explicitly.
+    """
+    env_kwargs = dict(env_kwargs or {})
+    if isinstance(env, str):
+        if env not in gym.registry:
+            token_gym.register_envs()
+        if env not in gym.registry:
+            raise ValueError(f"env {env!r} is not a registered id; token_gym ids: {sorted(token_gym.ENV_IDS)}")
+        return env, env_kwargs
+    if env_kwargs:
+        raise ValueError("env_kwargs are only for an env given as an id string; this env was already made")
+    base = getattr(env, "unwrapped", env)  # SB3 VecEnv wrappers (VecMonitor) expose .unwrapped too
+    if isinstance(getattr(base, "vector_env", None), TokenVectorEnv):  # agents.sb3.TokenSB3VecEnv
+        env = base.vector_env
+    elif getattr(base, "envs", None) and isinstance(getattr(base.envs[0], "unwrapped", None), token_gym.TokenEnv):
+        env = base.envs[0]  # SB3 DummyVecEnv of gym.make envs
+    if isinstance(env, TokenVectorEnv) or isinstance(getattr(env, "unwrapped", None), token_gym.TokenEnv):
+        spec = getattr(env, "spec", None) or getattr(env.unwrapped, "spec", None)
+        if spec is None:
+            return None, {}
+        return spec.id, {k: v for k, v in spec.kwargs.items() if k not in _NOT_TASK_KWARGS}
+    raise TypeError(
+        f"env must be a token_gym id string, a gym.make('token_gym/...') env, a gym.make_vec one "
+        f"or an SB3 VecEnv of them, got {env!r}"
+    )
+
+
+def problem_of(env: object) -> token_gym.EncodedTask:
+    """The :class:`~token_gym.EncodedTask` behind a token_gym env (single or vector)."""
+    problem = getattr(getattr(env, "unwrapped", env), "problem", None)
+    if problem is None:
+        raise TypeError(f"{env!r} is not a token_gym env (it has no .problem)")
+    return problem
+
+
+def make_vec(env_id: str | None, kwargs: dict[str, Any], num_envs: int, split: str = "train") -> TokenVectorEnv:
+    """``gym.make_vec(env_id, num_envs, split=split, **kwargs)``: the MDP interface agents roll out through."""
+    if env_id is None:
+        raise ValueError("this env has no registered id (no spec); pass an env made with gym.make_vec instead")
+    return gym.make_vec(env_id, num_envs=num_envs, split=split, **kwargs)

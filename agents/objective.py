@@ -1,0 +1,99 @@
+"""The one gradient every learner ascends: E[w · ∇ log π(token | prefix)].
+
+Supervised learning calls :func:`policy_loss` with demonstration tokens and
+``w = 1``; REINFORCE calls it with its own samples and ``w = G − b``. Nothing
+else differs (tests/test_objective.py checks that the two gradients are equal
+on the same sequences when the reward is 1 and the baseline 0).
+
+Layout of a batch of sequences: ``context`` (B, T0) is the prompt, left-padded,
+followed by the separator; ``completion`` (B, C) is right-padded; ``mask``
+(B, C) marks the completion tokens that were really emitted (EOS included).
+All terms are sums over tokens divided by the number of sequences: per-sequence
+quantities, so that a sequence's log-likelihood is one number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def completion_logits(policy: nn.Module, context: Tensor, completion: Tensor) -> Tensor:
+    """(B, C, V) logits that predicted each completion token, in one forward pass."""
+    T0 = context.shape[1]
+    tokens = torch.cat([context, completion[:, :-1]], dim=1)  # (B, T0 + C - 1)
+    return policy(tokens)[:, T0 - 1 :]  # (B, C, V)
+
+
+def token_log_probs(logits: Tensor, completion: Tensor) -> Tensor:
+    """(B, C) log π(completion_t | prefix_t)."""
+    return F.log_softmax(logits, dim=-1).gather(-1, completion[..., None])[..., 0]
+
+
+def token_entropy(logits: Tensor) -> Tensor:
+    """(B, C) entropy of π(· | prefix_t)."""
+    log_p = F.log_softmax(logits, dim=-1)
+    return -(log_p.exp() * log_p).sum(dim=-1)
+
+
+def token_kl(logits: Tensor, reference_logits: Tensor) -> Tensor:
+    """(B, C) KL(π(· | prefix_t) ‖ π_ref(· | prefix_t)), exact over the vocabulary."""
+    log_p = F.log_softmax(logits, dim=-1)
+    log_q = F.log_softmax(reference_logits, dim=-1)
+    return (log_p.exp() * (log_p - log_q)).sum(dim=-1)
+
+
+def weighted_log_likelihood(
+    log_probs: Tensor, weights: Tensor, mask: Tensor, num_sequences: int | None = None
+) -> Tensor:
+    """−E[w · log π]: the loss whose gradient is −E[w · ∇ log π] (per sequence of a batch of ``num_sequences``)."""
+    return -(weights * log_probs * mask).sum() / (num_sequences or log_probs.shape[0])
+
+
+@dataclass
+class LossTerms:
+    loss: Tensor  # what the optimizer minimises
+    likelihood: Tensor  # the weighted log-likelihood term
+    entropy: Tensor  # mean entropy per emitted token (for logging)
+    kl: Tensor  # mean KL to the reference per emitted token (0 without a reference)
+
+
+def policy_loss(
+    policy: nn.Module,
+    context: Tensor,
+    completion: Tensor,
+    mask: Tensor,
+    weights: Tensor,
+    ent_coef: float = 0.0,
+    reference: nn.Module | None = None,
+    kl_coef: float = 0.0,
+    num_sequences: int | None = None,
+    behaviour_log_probs: Tensor | None = None,
+) -> LossTerms:
+    """loss = −Σ_t w_t log π(a_t|s_t) − ent_coef · Σ_t H_t + kl_coef · Σ_t KL_t, each divided by B.
+
+    B is ``num_sequences`` when given: the rows passed are then a subset of the batch (rows whose
+    weights are all zero contribute nothing to the likelihood term and may be left out).
+    ``behaviour_log_probs`` (B, C): the tokens were sampled from another distribution β (a logits
+    hook); each weight is then importance-corrected by min(1, π/β) per token (truncated, as V-trace).
+    """
+    mask = mask.float()
+    B = num_sequences or len(mask)
+    logits = completion_logits(policy, context, completion)  # (B, C, V)
+    log_probs = token_log_probs(logits, completion)  # (B, C)
+    if behaviour_log_probs is not None:
+        weights = weights * (log_probs.detach() - behaviour_log_probs).exp().clamp(max=1.0)
+    likelihood = weighted_log_likelihood(log_probs, weights, mask, B)
+    entropy = token_entropy(logits) * mask  # (B, C)
+    loss = likelihood - ent_coef * entropy.sum() / B
+    kl = torch.zeros_like(entropy)
+    if reference is not None:
+        with torch.no_grad():
+            reference_logits = completion_logits(reference, context, completion)
+        kl = token_kl(logits, reference_logits) * mask  # (B, C)
+        loss = loss + kl_coef * kl.sum() / B
+    tokens = mask.sum().clamp(min=1)
+    return LossTerms(loss, likelihood.detach(), entropy.sum().detach() / tokens, kl.sum().detach() / tokens)

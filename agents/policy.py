@@ -1,0 +1,320 @@
+"""The language model: a small causal transformer over token ids, nanoGPT-style.
+
+One policy answers three questions, and all three must agree on the same prefix:
+
+* ``forward(tokens)``: logits at every position of left-padded sequences, in one
+  pass (scoring given sequences, reading observations);
+* ``start(context, max_new)``: encode a prompt once and keep a key/value cache;
+* ``step(token, cache)``: logits of the next token after appending one token,
+  one forward step per token (sampling a completion).
+
+Sequences are LEFT-padded, as the env's observations are: the content starts at
+the first non-pad token. Positions count from there, and padding is masked out
+of attention, so a prefix has the same logits whatever padding surrounds it
+(tests/test_policy.py checks cache vs full pass and observation vs tokens).
+
+An optional action mask (the task's useful tokens) is part of the policy, so the
+distribution sampled from and the distribution scored in the loss are the same.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+MASKED_LOGIT = -1e9  # finite, so that 0 * log 0 terms (entropy, KL) stay 0, not NaN
+
+
+@dataclass
+class PolicyConfig:
+    """Shape of a policy; saved as JSON next to its weights."""
+
+    vocab_size: int
+    pad_id: int
+    max_len: int  # longest sequence (prompt + sep + completion) the position table covers
+    n_layer: int = 2
+    n_head: int = 4
+    n_embd: int = 64
+    dropout: float = 0.0
+    kind: str = "transformer"  # or "gru"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def content_mask(tokens: Tensor, pad_id: int) -> Tensor:
+    """(B, T) bool: True from the first non-pad token of each row on (left padding is False)."""
+    return (tokens != pad_id).long().cummax(dim=1).values.bool()
+
+
+def content_positions(valid: Tensor) -> Tensor:
+    """(B, T) positions counted from the first content token (0 on padding)."""
+    return (valid.long().cumsum(dim=1) - 1).clamp(min=0)
+
+
+@dataclass
+class KVCache:
+    """Keys and values of every layer for the tokens seen so far, preallocated."""
+
+    keys: list[Tensor]  # n_layer × (B, H, T_max, D)
+    values: list[Tensor]  # n_layer × (B, H, T_max, D)
+    valid: Tensor  # (B, T_max) bool: which cached positions are content
+    length: int  # how many positions are filled
+    next_position: Tensor  # (B,) position of the next token
+    all_valid: bool = False  # no padding anywhere: attention needs no mask
+
+
+def _attention_mask(valid: Tensor) -> Tensor | None:
+    """(B, 1, T, T) bool: a query sees earlier content keys, and itself (so padding rows are not all-masked,
+    which would give NaN); None when there is no padding: plain causal attention, the fast kernel."""
+    if bool(valid.all()):
+        return None
+    T = valid.shape[1]
+    causal = torch.ones(T, T, dtype=torch.bool, device=valid.device).tril()
+    return (causal & valid[:, None, None, :]) | torch.eye(T, dtype=torch.bool, device=valid.device)
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, config: PolicyConfig):
+        super().__init__()
+        assert config.n_embd % config.n_head == 0, "n_embd must be a multiple of n_head"
+        self.n_head = config.n_head
+        self.qkv = nn.Linear(config.n_embd, 3 * config.n_embd)
+        self.proj = nn.Linear(config.n_embd, config.n_embd)
+        self.dropout = config.dropout
+
+    def forward(self, x: Tensor, mask: Tensor | None, cache: tuple[Tensor, Tensor, int] | None = None) -> Tensor:
+        """``mask`` (B, 1, T, T_keys) bool, or None: causal over all keys (no padding, the fast kernel)."""
+        B, T, C = x.shape
+        q, k, v = self.qkv(x).split(C, dim=2)
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))  # (B, H, T, D)
+        if cache is not None:  # write this step's keys/values, attend over everything so far
+            keys, values, start = cache
+            keys[:, :, start : start + T] = k
+            values[:, :, start : start + T] = v
+            k, v = keys[:, :, : start + T], values[:, :, : start + T]
+        dropout = self.dropout if self.training else 0.0
+        causal = mask is None and T > 1
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout, is_causal=causal)  # (B, H, T, D)
+        return self.proj(y.transpose(1, 2).reshape(B, T, C))
+
+
+class Block(nn.Module):
+    def __init__(self, config: PolicyConfig):
+        super().__init__()
+        self.ln1 = nn.LayerNorm(config.n_embd)
+        self.attn = SelfAttention(config)
+        self.ln2 = nn.LayerNorm(config.n_embd)
+        self.mlp = nn.Sequential(
+            nn.Linear(config.n_embd, 4 * config.n_embd),
+            nn.GELU(),
+            nn.Linear(4 * config.n_embd, config.n_embd),
+            nn.Dropout(config.dropout),
+        )
+
+    def forward(self, x: Tensor, mask: Tensor | None, cache: tuple[Tensor, Tensor, int] | None = None) -> Tensor:
+        x = x + self.attn(self.ln1(x), mask, cache)
+        return x + self.mlp(self.ln2(x))
+
+
+class TransformerPolicy(nn.Module):
+    """π(token | prefix): a causal transformer with learned positions and tied embeddings."""
+
+    def __init__(self, config: PolicyConfig, action_mask: Tensor | None = None):
+        super().__init__()
+        self.config = config
+        self.token_embedding = nn.Embedding(config.vocab_size, config.n_embd)
+        self.position_embedding = nn.Embedding(config.max_len, config.n_embd)
+        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
+        self.ln_f = nn.LayerNorm(config.n_embd)
+        self.head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.head.weight = self.token_embedding.weight  # weight tying, as in GPT-2
+        allowed = torch.ones(config.vocab_size, dtype=torch.bool) if action_mask is None else action_mask.bool()
+        self.register_buffer("allowed", allowed.clone())
+        self.apply(self._init_weights)
+        for name, p in self.named_parameters():  # GPT-2's scaled init of residual projections
+            if name.endswith("proj.weight") or name.endswith("mlp.2.weight"):
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    def _logits(self, x: Tensor) -> Tensor:
+        logits = self.head(self.ln_f(x))  # (B, T, V)
+        return logits.masked_fill(~self.allowed, MASKED_LOGIT)
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        """(B, T) left-padded token ids -> (B, T, V) next-token logits at every position."""
+        _B, T = tokens.shape
+        self._check_length(T)
+        valid = content_mask(tokens, self.config.pad_id)  # (B, T)
+        x = self.token_embedding(tokens) + self.position_embedding(content_positions(valid))  # (B, T, C)
+        mask = _attention_mask(valid)
+        for block in self.blocks:
+            x = block(x, mask)
+        return self._logits(x)
+
+    @torch.no_grad()
+    def start(self, context: Tensor, max_new: int) -> tuple[Tensor, KVCache]:
+        """Encode left-padded ``context`` (B, T0); logits (B, V) of the first new token and a cache."""
+        B, T0 = context.shape
+        self._check_length(T0 + max_new - 1)
+        config, device = self.config, context.device
+        T_max = T0 + max_new
+        head_dim = config.n_embd // config.n_head
+        shape = (B, config.n_head, T_max, head_dim)
+        cache = KVCache(
+            keys=[torch.zeros(shape, device=device) for _ in self.blocks],
+            values=[torch.zeros(shape, device=device) for _ in self.blocks],
+            valid=torch.ones(B, T_max, dtype=torch.bool, device=device),
+            length=0,
+            next_position=torch.zeros(B, dtype=torch.long, device=device),
+        )
+        valid = content_mask(context, config.pad_id)
+        cache.valid[:, :T0] = valid
+        positions = content_positions(valid)
+        x = self.token_embedding(context) + self.position_embedding(positions)  # (B, T0, C)
+        mask = _attention_mask(valid)
+        for block, keys, values in zip(self.blocks, cache.keys, cache.values, strict=True):
+            x = block(x, mask, (keys, values, 0))
+        cache.length = T0
+        cache.all_valid = bool(valid.all())
+        cache.next_position = positions[:, -1] + 1
+        return self._logits(x[:, -1]), cache
+
+    @torch.no_grad()
+    def step(self, token: Tensor, cache: KVCache) -> tuple[Tensor, KVCache]:
+        """Append ``token`` (B,) to every row; logits (B, V) of the token after it."""
+        t = cache.length
+        if t >= cache.keys[0].shape[2]:
+            raise ValueError(f"the cache holds {t} positions and is full; start() with a larger max_new")
+        x = self.token_embedding(token[:, None]) + self.position_embedding(cache.next_position[:, None])  # (B, 1, C)
+        mask = None if cache.all_valid else cache.valid[:, None, None, : t + 1]  # (B, 1, 1, t + 1)
+        for block, keys, values in zip(self.blocks, cache.keys, cache.values, strict=True):
+            x = block(x, mask, (keys, values, t))
+        cache.length = t + 1
+        cache.next_position = cache.next_position + 1
+        return self._logits(x[:, -1]), cache
+
+    def _check_length(self, T: int) -> None:
+        if self.config.max_len < T:
+            raise ValueError(f"sequence of {T} tokens is longer than the policy's max_len={self.config.max_len}")
+
+
+@dataclass
+class GRUCache:
+    hidden: Tensor  # (n_layer, B, C)
+
+
+class GRUPolicy(nn.Module):
+    """π(token | prefix) as a GRU, behind the same interface as :class:`TransformerPolicy`.
+
+    Left padding is skipped by keeping the hidden state at zero until the
+    content starts, so padding never changes the prediction.
+    """
+
+    def __init__(self, config: PolicyConfig, action_mask: Tensor | None = None):
+        super().__init__()
+        self.config = config
+        self.token_embedding = nn.Embedding(config.vocab_size, config.n_embd)
+        self.cells = nn.ModuleList(nn.GRUCell(config.n_embd, config.n_embd) for _ in range(config.n_layer))
+        self.ln_f = nn.LayerNorm(config.n_embd)
+        self.head = nn.Linear(config.n_embd, config.vocab_size)
+        allowed = torch.ones(config.vocab_size, dtype=torch.bool) if action_mask is None else action_mask.bool()
+        self.register_buffer("allowed", allowed.clone())
+
+    def _advance(self, token: Tensor, valid: Tensor, hidden: Tensor) -> tuple[Tensor, Tensor]:
+        """One step for every row; rows where ``valid`` is False keep their hidden state."""
+        x = self.token_embedding(token)  # (B, C)
+        new = []
+        for cell, h in zip(self.cells, hidden, strict=True):
+            x = torch.where(valid[:, None], cell(x, h), h)
+            new.append(x)
+        return x, torch.stack(new)
+
+    def _logits(self, x: Tensor) -> Tensor:
+        return self.head(self.ln_f(x)).masked_fill(~self.allowed, MASKED_LOGIT)
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        B, T = tokens.shape
+        valid = content_mask(tokens, self.config.pad_id)
+        hidden = torch.zeros(self.config.n_layer, B, self.config.n_embd, device=tokens.device)
+        outputs = []
+        for t in range(T):
+            x, hidden = self._advance(tokens[:, t], valid[:, t], hidden)
+            outputs.append(x)
+        return self._logits(torch.stack(outputs, dim=1))  # (B, T, V)
+
+    @torch.no_grad()
+    def start(self, context: Tensor, max_new: int) -> tuple[Tensor, GRUCache]:
+        B, T0 = context.shape
+        valid = content_mask(context, self.config.pad_id)
+        hidden = torch.zeros(self.config.n_layer, B, self.config.n_embd, device=context.device)
+        for t in range(T0):
+            x, hidden = self._advance(context[:, t], valid[:, t], hidden)
+        return self._logits(x), GRUCache(hidden)
+
+    @torch.no_grad()
+    def step(self, token: Tensor, cache: GRUCache) -> tuple[Tensor, GRUCache]:
+        valid = torch.ones_like(token, dtype=torch.bool)
+        x, hidden = self._advance(token, valid, cache.hidden)
+        return self._logits(x), GRUCache(hidden)
+
+
+Policy = TransformerPolicy | GRUPolicy
+POLICY_KINDS = {"transformer": TransformerPolicy, "gru": GRUPolicy}
+
+
+def make_policy(config: PolicyConfig, action_mask: Tensor | None = None) -> Policy:
+    """Build the policy ``config.kind`` names."""
+    if config.kind not in POLICY_KINDS:
+        raise ValueError(f"policy kind must be one of {sorted(POLICY_KINDS)}, got {config.kind!r}")
+    return POLICY_KINDS[config.kind](config, action_mask)
+
+
+@torch.no_grad()
+def generate(
+    policy: Policy, context: Tensor, max_new: int, temperature: float = 1.0, generator: torch.Generator | None = None
+) -> Tensor:
+    """(B, max_new) sampled tokens after ``context`` (greedy when temperature is 0), nanoGPT's generate.
+
+    No stopping at EOS: this is the policy alone (benchmarks of sampling speed). Episodes,
+    rewards and stopping come from the env, in :mod:`agents.rollout`.
+    """
+    logits, cache = policy.start(context, max_new)
+    tokens = []
+    for t in range(max_new):
+        if temperature == 0:
+            token = logits.argmax(dim=-1)
+        else:
+            token = torch.multinomial(F.softmax(logits / temperature, dim=-1), 1, generator=generator)[:, 0]
+        tokens.append(token)
+        if t + 1 < max_new:
+            logits, cache = policy.step(token, cache)
+    return torch.stack(tokens, dim=1)
+
+
+@torch.no_grad()
+def generate_without_cache(
+    policy: Policy, context: Tensor, max_new: int, temperature: float = 1.0, generator: torch.Generator | None = None
+) -> Tensor:
+    """The same as :func:`generate`, recomputing the whole prefix at every step (the cost the cache saves)."""
+    tokens = context
+    for _ in range(max_new):
+        logits = policy(tokens)[:, -1]
+        if temperature == 0:
+            token = logits.argmax(dim=-1)
+        else:
+            token = torch.multinomial(F.softmax(logits / temperature, dim=-1), 1, generator=generator)[:, 0]
+        tokens = torch.cat([tokens, token[:, None]], dim=1)
+    return tokens[:, context.shape[1] :]

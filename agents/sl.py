@@ -1,0 +1,172 @@
+"""Supervised learning from demonstrations: the weighted log-likelihood with w = 1.
+
+The data are fixed (prompt, completion) pairs the agent did not choose: the
+task's oracle on the train split, a JSONL file, or oracle demonstrations of
+which a fraction is corrupted (an imperfect demonstrator, to study learning
+beyond it with REINFORCE afterwards).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from agents.base import Agent, _check_non_negative, _check_positive_int
+from agents.objective import policy_loss
+from token_gym import EncodedTask
+from token_gym.tasks.text import read_jsonl
+
+
+@dataclass
+class Demonstrations:
+    """Demonstrations in the layout :func:`agents.objective.policy_loss` scores."""
+
+    context: torch.Tensor  # (N, P + 1) prompt (left-padded) and separator
+    completion: torch.Tensor  # (N, C) right-padded with pad
+    mask: torch.Tensor  # (N, C) bool: demonstrated tokens (EOS included)
+
+    def __len__(self) -> int:
+        return len(self.context)
+
+
+def _layout(problem: EncodedTask, prompts: list[list[int]], completions: list[list[int]]) -> Demonstrations:
+    vocab, width, cap = problem.vocab, problem.prompts.shape[1], problem.max_completion_len
+    context = np.full((len(prompts), width + 1), vocab.pad_id, dtype=np.int64)
+    completion = np.full((len(prompts), cap), vocab.pad_id, dtype=np.int64)
+    mask = np.zeros((len(prompts), cap), dtype=bool)
+    for i, (prompt, answer) in enumerate(zip(prompts, completions, strict=True)):
+        context[i, width - len(prompt) : width] = prompt
+        completion[i, : len(answer)] = answer
+        mask[i, : len(answer)] = True
+    context[:, -1] = vocab.sep_id
+    return Demonstrations(torch.from_numpy(context), torch.from_numpy(completion), torch.from_numpy(mask))
+
+
+def oracle_demonstrations(problem: EncodedTask, split: str = "train") -> Demonstrations:
+    """The task's own demonstration of every prompt of ``split`` (EOS included when there is room)."""
+    indices = problem.task.split(split)
+    prompts = [[t for t in problem.prompts[i].tolist() if t != problem.vocab.pad_id] for i in indices]
+    return _layout(problem, prompts, [problem.demonstration_tokens(int(i)) for i in indices])
+
+
+def jsonl_demonstrations(problem: EncodedTask, path: str | Path) -> Demonstrations:
+    """(prompt, completion) pairs, one JSON object per line: ``{"prompt": "...", "completion": "..."}``."""
+    vocab, width, cap = problem.vocab, problem.prompts.shape[1], problem.max_completion_len
+    prompts, completions = [], []
+    for where, record in read_jsonl(path, require_completion=True):
+        prompt = vocab.encode(record["prompt"], f"{where} prompt")
+        answer = vocab.encode(record["completion"], f"{where} completion")
+        if len(prompt) > width:
+            raise ValueError(f"{where}: prompt has {len(prompt)} tokens; this env's prompts hold at most {width}")
+        if len(answer) > cap:
+            raise ValueError(f"{where}: completion has {len(answer)} tokens; the env's cap is {cap}")
+        bad = [t for t in answer if not problem.action_mask[t]]
+        if bad:
+            raise ValueError(f"{where}: completion uses tokens outside the task's alphabet: {vocab.decode(bad)!r}")
+        if len(answer) < cap:
+            answer.append(vocab.eos_id)
+        prompts.append(prompt)
+        completions.append(answer)
+    return _layout(problem, prompts, completions)
+
+
+def corrupt(demos: Demonstrations, problem: EncodedTask, fraction: float, rng: np.random.Generator) -> Demonstrations:
+    """A copy where ``fraction`` of the demonstrations have one token (EOS excepted) replaced by a wrong one.
+
+    The demonstrator is then right on exactly 1 − fraction of the prompts.
+    """
+    alphabet = np.flatnonzero(problem.action_mask & (np.arange(problem.vocab.size) != problem.vocab.eos_id))
+    completion = demos.completion.clone()
+    content = demos.mask & (completion != problem.vocab.eos_id)
+    candidates = np.flatnonzero(content.any(dim=1).numpy())
+    chosen = rng.choice(candidates, size=round(fraction * len(candidates)), replace=False)
+    for row in chosen:
+        position = rng.choice(np.flatnonzero(content[row].numpy()))
+        right = int(completion[row, position])
+        completion[row, position] = int(rng.choice(alphabet[alphabet != right]))
+    return Demonstrations(demos.context, completion, demos.mask)
+
+
+class SLAgent(Agent):
+    """Behaviour cloning: maximise log π(demonstrated token | prefix), w = 1 on every demonstrated token.
+
+    Args (beyond :class:`~agents.base.Agent`'s):
+        demonstrations: "oracle" (the task's answers on the train split) or a JSONL file path.
+        corrupt_fraction: share of the demonstrations given one wrong token (seeded).
+        batch_size: demonstrations per update.
+        max_grad_norm: gradient clipping (None: off).
+
+    ``learn(total_timesteps)`` counts demonstrated tokens.
+    """
+
+    algorithm = "sl"
+
+    def __init__(
+        self,
+        env: object,
+        policy: nn.Module | Agent | None = None,
+        seed: int = 0,
+        *,
+        demonstrations: str | Path = "oracle",
+        corrupt_fraction: float = 0.0,
+        batch_size: int = 64,
+        learning_rate: float = 1e-3,
+        max_grad_norm: float | None = 1.0,
+        **kwargs: Any,
+    ):
+        corrupt_fraction = _check_non_negative("corrupt_fraction", corrupt_fraction)
+        if corrupt_fraction > 1:
+            raise ValueError(f"corrupt_fraction must be in [0, 1], got {corrupt_fraction!r}")
+        if not isinstance(demonstrations, str | Path):
+            raise TypeError(f"demonstrations must be 'oracle' or a JSONL path, got {demonstrations!r}")
+        hyperparameters = {
+            "demonstrations": str(demonstrations),
+            "corrupt_fraction": corrupt_fraction,
+            "batch_size": _check_positive_int("batch_size", batch_size),
+            "max_grad_norm": None if max_grad_norm is None else _check_non_negative("max_grad_norm", max_grad_norm),
+        }
+        super().__init__(env, policy, seed, learning_rate=learning_rate, hyperparameters=hyperparameters, **kwargs)
+        self.demonstrations = str(demonstrations)
+        self.corrupt_fraction = corrupt_fraction
+        self.batch_size = hyperparameters["batch_size"]
+        self.max_grad_norm = hyperparameters["max_grad_norm"]
+        self._data: Demonstrations | None = None
+        self._order = np.zeros(0, dtype=np.int64)
+
+    @property
+    def data(self) -> Demonstrations:
+        """The demonstrations, read on first use (so a checkpoint loads without its JSONL file)."""
+        if self._data is None:
+            if self.demonstrations == "oracle":
+                data = oracle_demonstrations(self.problem)
+            else:
+                data = jsonl_demonstrations(self.problem, self.demonstrations)
+            if self.corrupt_fraction > 0:
+                data = corrupt(data, self.problem, self.corrupt_fraction, np.random.default_rng(self.seed))
+            self._data = data
+        return self._data
+
+    def _batch(self) -> np.ndarray:
+        """Indices of the next minibatch: epochs of seeded shuffles."""
+        if len(self._order) < self.batch_size:
+            self._order = np.concatenate([self._order, self.rng.permutation(len(self.data))])
+        rows, self._order = self._order[: self.batch_size], self._order[self.batch_size :]
+        return rows
+
+    def _update(self) -> dict[str, float]:
+        rows = torch.from_numpy(self._batch())
+        context, completion, mask = self.data.context[rows], self.data.completion[rows], self.data.mask[rows]
+        weights = torch.ones_like(mask, dtype=torch.float32)  # SL: w = 1 on tokens someone else chose
+        terms = policy_loss(self.policy, context, completion, mask, weights)
+        grad_norm = self._step(terms.loss, self.max_grad_norm)
+        return {
+            "timesteps": int(mask.sum()),
+            "loss": float(terms.loss.detach()),
+            "entropy": float(terms.entropy),
+            "grad_norm": grad_norm,
+        }

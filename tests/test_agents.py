@@ -1,0 +1,275 @@
+"""The agents' shared surface: construction, predict, learn, save/load, determinism, bad input."""
+
+import csv
+import json
+import re
+import zipfile
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+import token_gym  # noqa: F401
+from agents import Agent, ReinforceAgent, SLAgent
+from agents.sl import corrupt, oracle_demonstrations
+
+ENV = "token_gym/Reverse-v0"
+KW = {"length": 3, "alphabet": "abcd"}
+TINY = {"n_layer": 1, "n_embd": 16, "n_head": 2}
+
+
+def reinforce(**kw):
+    return ReinforceAgent(ENV, env_kwargs=KW, n_envs=16, group_size=4, policy_kwargs=TINY, **kw)
+
+
+def sl(**kw):
+    return SLAgent(ENV, env_kwargs=KW, batch_size=16, policy_kwargs=TINY, **kw)
+
+
+def weights(agent):
+    return [p.detach().clone() for p in agent.policy.parameters()]
+
+
+# -- construction ------------------------------------------------------------------------
+
+
+def test_env_can_be_an_id_a_made_env_or_a_vector_env():
+    from_id = reinforce()
+    from_env = ReinforceAgent(gym.make(ENV, **KW), n_envs=8, group_size=4, policy_kwargs=TINY)
+    vec = gym.make_vec(ENV, num_envs=8, **KW)
+    from_vec = ReinforceAgent(vec, group_size=4, policy_kwargs=TINY)
+    assert from_env.env_kwargs == KW and from_env.env_id == ENV
+    assert from_vec.train_env is vec and from_vec.n_envs == 8
+    assert from_id.problem.vocab.size == from_vec.problem.vocab.size
+    from_env.learn(10)
+    from_vec.learn(10)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"seed": -1}, "seed"),
+        ({"baseline": "ppo"}, "baseline must be one of"),
+        ({"baseline": "rloo", "group_size": 1}, "group_size must be >= 2"),
+        ({"n_envs": 10}, "multiple of group_size"),
+        ({"gamma": 1.5}, "gamma"),
+        ({"ent_coef": -1}, "ent_coef"),
+        ({"learning_rate": 0}, "learning_rate"),
+        ({"policy_kwargs": {"n_layers": 2}}, "unknown policy_kwargs"),
+    ],
+)
+def test_bad_hyperparameters_are_named(kwargs, match):
+    base = {"env_kwargs": KW, "n_envs": 16, "group_size": 4, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        ReinforceAgent(ENV, **base)
+
+
+def test_bad_envs_are_refused():
+    with pytest.raises(ValueError, match="not a registered id"):
+        SLAgent("token_gym/Nope-v0")
+    with pytest.raises(TypeError, match="env must be"):
+        SLAgent(gym.make("CartPole-v1"))
+    with pytest.raises(ValueError, match="env_kwargs are only for"):
+        SLAgent(gym.make(ENV, **KW), env_kwargs=KW)
+    with pytest.raises(ValueError, match="total_timesteps"):
+        sl().learn(0)
+    with pytest.raises(ValueError, match="corrupt_fraction"):
+        sl(corrupt_fraction=1.5)
+
+
+def test_a_policy_of_another_vocabulary_is_refused():
+    other = SLAgent(ENV, env_kwargs={"length": 3}, policy_kwargs=TINY)  # alphabet abcdefgh: more tokens
+    with pytest.raises(ValueError, match="vocabulary"):
+        sl(policy=other)
+
+
+def test_sl_then_rl_shares_the_policy():
+    teacher = sl().learn(200)
+    student = ReinforceAgent(ENV, policy=teacher, env_kwargs=KW, n_envs=16, group_size=4, kl_coef=0.1)
+    assert student.policy is teacher.policy
+    before = weights(student)
+    student.learn(50)
+    assert any(not torch.equal(a, b) for a, b in zip(before, weights(teacher), strict=True))
+    reference = [p for p in student.reference.parameters()]  # frozen copy of the SL policy
+    assert all(torch.equal(a, b) for a, b in zip(before, reference, strict=True))
+    assert not any(p.requires_grad for p in reference)
+
+
+# -- acting --------------------------------------------------------------------------------
+
+
+def test_predict_reads_observations():
+    agent = sl()
+    env = gym.make_vec(ENV, num_envs=5, **KW)
+    obs, _ = env.reset(seed=0)
+    actions, state = agent.predict(obs, deterministic=True)
+    assert state is None and actions.shape == (5,) and actions.dtype == np.int64
+    assert agent.problem.action_mask[actions].all()
+    single, _ = agent.predict(obs[0], deterministic=True)
+    assert isinstance(single, int) and single == actions[0]
+    with pytest.raises(ValueError, match="observation must have shape"):
+        agent.predict(obs[:, 1:])
+
+
+# -- learning --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make", [sl, reinforce])
+def test_same_seed_same_weights(make):
+    a, b, c = make(seed=3).learn(300), make(seed=3).learn(300), make(seed=4).learn(300)
+    assert all(torch.equal(x, y) for x, y in zip(weights(a), weights(b), strict=True))
+    assert not all(torch.equal(x, y) for x, y in zip(weights(a), weights(c), strict=True))
+
+
+def test_learn_logs_scalars_to_csv_and_obeys_the_callback(tmp_path):
+    seen = []
+    agent = reinforce(log_dir=tmp_path)
+    agent.learn(10_000, callback=lambda agent, scalars: seen.append(scalars) or len(seen) < 3)
+    assert len(seen) == 3 and agent.num_updates == 3
+    with open(tmp_path / "progress.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 3
+    assert {"timesteps", "loss", "mean_reward", "success_rate", "zero_advantage_fraction", "env_share"} <= set(rows[0])
+    assert [int(r["timesteps"]) for r in rows] == sorted(int(r["timesteps"]) for r in rows)
+
+
+def test_learn_counts_timesteps_and_shows_a_progress_bar(capsys):
+    agent = sl()
+    agent.learn(100, progress_bar=True)
+    assert agent.num_timesteps >= 100
+    assert "SLAgent" in capsys.readouterr().err
+
+
+# -- demonstrations --------------------------------------------------------------------------
+
+
+def test_jsonl_demonstrations(tmp_path):
+    path = tmp_path / "demos.jsonl"
+    path.write_text('{"prompt": "abc", "completion": "cba"}\n\n{"prompt": "dd", "completion": "dd"}\n')
+    agent = sl(demonstrations=path)
+    data = agent.data
+    vocab = agent.problem.vocab
+    assert len(data) == 2
+    assert vocab.decode(data.context[1].tolist()) == "dd" and data.context[1, 0] == vocab.pad_id
+    assert data.completion[0].tolist() == [*vocab.encode("cba", "x"), vocab.eos_id]
+    agent.learn(20)
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ('{"prompt": "abc", "completion": "cba"}\nnot json\n', r"demos.jsonl:2: not valid JSON"),
+        ('{"prompt": "abc"}\n', r"demos.jsonl:1: a record needs a string 'completion'"),
+        ('{"prompt": "abcdd", "completion": "a"}\n', r"demos.jsonl:1: prompt has 5 tokens"),
+        ('{"prompt": "abc", "completion": "abcda"}\n', r"demos.jsonl:1: completion has 5 tokens"),
+        ('{"prompt": "abc", "completion": "xyz"}\n', r"demos.jsonl:1 completion"),
+        ("", r"demos.jsonl' holds no records"),
+    ],
+)
+def test_bad_jsonl_names_file_and_line(tmp_path, text, match):
+    path = tmp_path / "demos.jsonl"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=match):
+        sl(demonstrations=path).learn(10)
+
+
+def test_missing_demonstrations_file_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match=re.escape("nowhere.jsonl")):
+        sl(demonstrations=tmp_path / "nowhere.jsonl").learn(10)
+
+
+def test_corruption_makes_exactly_that_fraction_wrong():
+    problem = sl().problem
+    demos = oracle_demonstrations(problem)
+    bad = corrupt(demos, problem, 0.3, np.random.default_rng(0))
+    wrong = (bad.completion != demos.completion).sum(dim=1)
+    assert int((wrong > 0).sum()) == round(0.3 * len(demos))
+    assert wrong.max() == 1  # one token each
+    assert problem.action_mask[bad.completion[bad.mask]].all()  # still alphabet tokens
+    assert (bad.completion[demos.completion == problem.vocab.eos_id] == problem.vocab.eos_id).all()
+    agent = sl(corrupt_fraction=0.3)
+    assert ((agent.data.completion != demos.completion).sum(dim=1) > 0).sum() == round(0.3 * len(demos))
+
+
+# -- checkpoints -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make", [sl, reinforce])
+def test_save_and_load_round_trip(tmp_path, make):
+    agent = make(seed=2).learn(200)
+    path = agent.save(tmp_path / "agent")
+    assert path.name == "agent.zip"
+    with zipfile.ZipFile(path) as archive:
+        config = json.loads(archive.read("config.json"))
+    assert config["algorithm"] == agent.algorithm and config["env_kwargs"] == KW and config["seed"] == 2
+    loaded = Agent.load(path)
+    assert type(loaded) is type(agent) and loaded.hyperparameters == agent.hyperparameters
+    assert all(torch.equal(a, b) for a, b in zip(weights(agent), weights(loaded), strict=True))
+    obs, _ = gym.make_vec(ENV, num_envs=8, **KW).reset(seed=1)
+    assert np.array_equal(agent.predict(obs, deterministic=True)[0], loaded.predict(obs, deterministic=True)[0])
+    on_env = type(agent).load(path, env=gym.make(ENV, **KW))
+    assert on_env.policy.config == agent.policy.config
+
+
+def test_kl_reference_is_saved(tmp_path):
+    agent = reinforce(kl_coef=0.5).learn(100)
+    agent.learn(100)
+    loaded = ReinforceAgent.load(agent.save(tmp_path / "rl.zip"))
+    for a, b in zip(agent.reference.parameters(), loaded.reference.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_checkpoint_errors_name_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match=re.escape("missing.zip")):
+        Agent.load(tmp_path / "missing.zip")
+    junk = tmp_path / "junk.zip"
+    junk.write_text("not a zip")
+    with pytest.raises(ValueError, match=re.escape("junk.zip: not an agent checkpoint")):
+        Agent.load(junk)
+    path = sl().save(tmp_path / "sl.zip")
+    with pytest.raises(ValueError, match=re.escape("sl.zip: holds a 'sl' agent")):
+        ReinforceAgent.load(path)
+    with pytest.raises(ValueError, match=re.escape("sl.zip: the saved policy")):
+        SLAgent.load(path, env=gym.make(ENV, length=5, alphabet="abcd"))  # longer observations
+    half = tmp_path / "half.zip"
+    with zipfile.ZipFile(half, "w") as archive:
+        archive.writestr("config.json", "{}")
+    with pytest.raises(ValueError, match=r"half.zip: not an agent checkpoint \(missing \['policy.pt'\]\)"):
+        Agent.load(half)
+
+
+def test_checkpoints_load_without_unpickling(tmp_path, monkeypatch):
+    path = sl().save(tmp_path / "sl.zip")
+    calls = []
+    original = torch.load
+    monkeypatch.setattr(torch, "load", lambda *a, **k: calls.append(k) or original(*a, **k))
+    SLAgent.load(path)
+    assert calls and all(k.get("weights_only") is True for k in calls)
+
+
+def test_a_logits_hook_plugs_into_reinforce():
+    from agents import Temperature
+
+    seen = []
+
+    def hook(logits, step):
+        seen.append(step)
+        return Temperature(2.0)(logits, step)
+
+    agent = reinforce(logits_hook=hook).learn(100)
+    assert seen and agent.importance_correction
+    assert not reinforce().importance_correction  # without a hook β = π: nothing to correct
+
+
+def test_logger_widens_the_csv_when_a_scalar_appears(tmp_path):
+    from agents.logger import ScalarLogger
+
+    logger = ScalarLogger(tmp_path)
+    logger.record(1, {"loss": 0.5})
+    logger.record(2, {"loss": 0.4, "kl": 0.1})
+    logger.record(3, {"loss": 0.3, "kl": 0.2})
+    with open(tmp_path / "progress.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["timesteps"] for r in rows] == ["1", "2", "3"]
+    assert rows[0]["kl"] == "" and rows[2]["kl"] == "0.2"

@@ -1,0 +1,118 @@
+"""The policy: one prefix, one set of logits, however it is read (full pass, cache, observation)."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+import token_gym  # noqa: F401
+from agents.policy import (
+    MASKED_LOGIT,
+    PolicyConfig,
+    content_mask,
+    content_positions,
+    generate,
+    generate_without_cache,
+    make_policy,
+)
+
+KINDS = ["transformer", "gru"]
+
+
+def small_policy(kind: str, vocab: int = 11, max_len: int = 16, seed: int = 0, mask=None):
+    torch.manual_seed(seed)
+    return make_policy(PolicyConfig(vocab_size=vocab, pad_id=0, max_len=max_len, n_embd=32, kind=kind), mask).eval()
+
+
+def test_content_mask_and_positions_count_from_first_non_pad():
+    tokens = torch.tensor([[0, 0, 5, 0, 7], [4, 0, 5, 6, 7]])
+    valid = content_mask(tokens, pad_id=0)
+    assert valid.tolist() == [[False, False, True, True, True], [True] * 5]  # a pad inside content is content
+    assert content_positions(valid).tolist() == [[0, 0, 0, 1, 2], [0, 1, 2, 3, 4]]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_cached_steps_equal_full_forward(kind):
+    policy = small_policy(kind)
+    context = torch.tensor([[0, 0, 5, 6, 7, 1], [0, 4, 5, 6, 7, 1], [3, 4, 5, 6, 7, 1]])  # ragged left padding
+    completion = torch.randint(2, 11, (3, 6), generator=torch.Generator().manual_seed(1))
+    full = policy(torch.cat([context, completion], dim=1))  # (B, T, V)
+    logits, cache = policy.start(context, max_new=6)
+    torch.testing.assert_close(logits, full[:, 5], atol=1e-5, rtol=0)
+    for t in range(5):
+        logits, cache = policy.step(completion[:, t], cache)
+        torch.testing.assert_close(logits, full[:, 6 + t], atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_left_padding_does_not_change_logits(kind):
+    policy = small_policy(kind)
+    content = torch.tensor([[5, 6, 1, 8, 9]])
+    for pad in range(4):
+        padded = torch.cat([torch.zeros(1, pad, dtype=torch.long), content], dim=1)
+        torch.testing.assert_close(policy(padded)[:, pad:], policy(content), atol=1e-5, rtol=0)
+
+
+def test_observation_path_equals_token_path():
+    """Reading the env's observation (right-aligned, left-padded) gives the rollout's cached logits."""
+    env = gym.make_vec("token_gym/Reverse-v0", num_envs=4, length=4)
+    problem = env.unwrapped.problem
+    policy = small_policy("transformer", vocab=problem.vocab.size, max_len=problem.observation_width)
+    obs, _ = env.reset(seed=0)
+    logits, cache = policy.start(
+        torch.from_numpy(obs[:, -(problem.prompts.shape[1] + 1) :]), problem.max_completion_len
+    )
+    for t in range(3):
+        torch.testing.assert_close(policy(torch.from_numpy(obs))[:, -1], logits, atol=1e-5, rtol=0)
+        token = torch.full((4,), 3 + t)
+        obs, *_ = env.step(token.numpy())
+        logits, cache = policy.step(token, cache)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_action_mask_is_part_of_the_policy(kind):
+    mask = torch.zeros(11, dtype=torch.bool)
+    mask[[2, 5, 6]] = True
+    policy = small_policy(kind, mask=mask)
+    logits = policy(torch.tensor([[4, 5, 1]]))
+    assert (logits[..., ~mask] == MASKED_LOGIT).all()
+    sampled = generate(policy, torch.tensor([[4, 5, 1]] * 64), max_new=4, generator=torch.Generator().manual_seed(0))
+    assert set(sampled.unique().tolist()) <= {2, 5, 6}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_greedy_generation_with_and_without_cache_agree(kind):
+    policy = small_policy(kind, seed=3)
+    context = torch.tensor([[0, 4, 5, 1], [6, 7, 8, 1]])
+    assert torch.equal(generate(policy, context, 6, temperature=0), generate_without_cache(policy, context, 6, 0))
+
+
+def test_sequences_longer_than_max_len_are_refused():
+    policy = small_policy("transformer", max_len=6)
+    with pytest.raises(ValueError, match="max_len=6"):
+        policy(torch.ones(1, 7, dtype=torch.long))
+    with pytest.raises(ValueError, match="max_len=6"):
+        policy.start(torch.ones(1, 4, dtype=torch.long), max_new=4)
+
+
+def test_unknown_policy_kind_is_refused():
+    with pytest.raises(ValueError, match="policy kind"):
+        make_policy(PolicyConfig(vocab_size=5, pad_id=0, max_len=4, kind="lstm"))
+
+
+def test_full_cache_is_refused():
+    policy = small_policy("transformer")
+    _, cache = policy.start(torch.tensor([[4, 1]]), max_new=1)
+    _, cache = policy.step(torch.tensor([5]), cache)
+    with pytest.raises(ValueError, match="cache"):
+        policy.step(torch.tensor([5]), cache)
+
+
+def test_cached_sampling_takes_one_step_per_token():
+    policy = small_policy("transformer")
+    calls = []
+    original = policy.step
+    policy.step = lambda token, cache: calls.append(token.shape) or original(token, cache)
+    generate(policy, torch.tensor([[4, 5, 1]]), max_new=5)
+    assert calls == [torch.Size([1])] * 4  # one (B,) token per step after the first, never the whole prefix
+    assert np.all(np.array([c[0] for c in calls]) == 1)
