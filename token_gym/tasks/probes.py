@@ -11,8 +11,16 @@ import numpy as np
 from token_gym.tasks.base import Task, check_alphabet, check_positive, check_reward_mode, random_strings
 
 
-def _secret_prompts(count: int) -> list[str]:
-    return [str(i) for i in range(count)]
+def _hidden_strings(
+    length: object, alphabet: object, num_prompts: object, task_seed: int
+) -> tuple[list[str], list[str]]:
+    """Prompts ``"0"``, ``"1"``, ... and a hidden string of ``length`` over ``alphabet`` for each."""
+    length = check_positive("length", length)
+    alphabet = check_alphabet("alphabet", alphabet)
+    num_prompts = check_positive("num_prompts", num_prompts)
+    rng = np.random.default_rng(task_seed)
+    secrets = [random_strings(rng, alphabet, length, 1)[0] for _ in range(num_prompts)]
+    return [str(i) for i in range(num_prompts)], secrets
 
 
 def secret_string(
@@ -33,17 +41,13 @@ def secret_string(
     pays ``distractor_reward`` for the empty completion (EOS at once): a cheap
     wrong answer that is far easier to find than the secret.
     """
-    length = check_positive("length", length)
-    alphabet = check_alphabet("alphabet", alphabet)
-    num_prompts = check_positive("num_prompts", num_prompts)
     if not 0.0 <= distractor_reward < 1.0:
         raise ValueError(f"distractor_reward must be in [0, 1), got {distractor_reward!r}")
-    rng = np.random.default_rng(task_seed)
-    secrets = [random_strings(rng, alphabet, length, 1)[0] for _ in range(num_prompts)]
-    everything = np.arange(num_prompts)
+    prompts, secrets = _hidden_strings(length, alphabet, num_prompts, task_seed)
+    everything = np.arange(len(prompts))
     return Task(
         name="secret_string",
-        prompts=_secret_prompts(num_prompts),
+        prompts=prompts,
         answers=secrets,
         reward_mode=check_reward_mode("secret_string", reward, ("binary", "partial", "distractor")),
         alphabet=alphabet,
@@ -69,15 +73,11 @@ def combination_lock(
     No partial credit exists: the reward is terminal and binary, and a wrong
     token anywhere dooms the episode.
     """
-    length = check_positive("length", length)
-    alphabet = check_alphabet("alphabet", alphabet)
-    num_prompts = check_positive("num_prompts", num_prompts)
-    rng = np.random.default_rng(task_seed)
-    combinations = [random_strings(rng, alphabet, length, 1)[0] for _ in range(num_prompts)]
-    everything = np.arange(num_prompts)
+    prompts, combinations = _hidden_strings(length, alphabet, num_prompts, task_seed)
+    everything = np.arange(len(prompts))
     return Task(
         name="combination_lock",
-        prompts=_secret_prompts(num_prompts),
+        prompts=prompts,
         answers=combinations,
         reward_mode="binary",
         alphabet=alphabet,
