@@ -36,7 +36,9 @@ def test_integer_like_actions_are_accepted():
     env = reverse()
     env.reset(seed=0)
     for action in (3, np.int64(3), np.int32(3), np.array(3), np.array([3])):
-        env.unwrapped.step(action)
+        obs, reward, terminated, _, _ = env.unwrapped.step(action)
+        assert obs[-1] == 3 and reward == 0.0 and not terminated
+        assert env.unwrapped.decode(obs)[1] == env.unwrapped.problem.vocab.token_text[3]
         env.reset()
 
 

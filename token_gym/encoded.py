@@ -228,6 +228,29 @@ class EncodedTask:
             rewards[(length == 0) & ~success] = self.task.distractor_reward
         return rewards, success
 
+    def finish(
+        self, prompt_index: np.ndarray, hits: np.ndarray, completion: np.ndarray, length: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Rewards and successes of episodes an env just ended: from the hits it counted when the
+        task has answers, else by the verifier on the completion's text."""
+        if self.answers is None:
+            return self.verify(prompt_index, completion, length)
+        return self.score(prompt_index, hits, length)
+
+    def check_prompt_index(self, index: object, rows: int | None = None) -> np.ndarray:
+        """``options["prompt_index"]`` as an int64 array: one index (``rows=None``) or one per row."""
+        count = len(self.task.prompts)
+        values = np.asarray(index)
+        shape = () if rows is None else (rows,)
+        if values.ndim == 0 and rows is not None:
+            values = np.broadcast_to(values, shape)
+        wanted = "an integer" if rows is None else f"an integer or {rows} integers"
+        if values.shape != shape or values.dtype.kind not in "iu":
+            raise ValueError(f"options['prompt_index'] must be {wanted} in [0, {count}), got {index!r}")
+        if ((values < 0) | (values >= count)).any():
+            raise ValueError(f"options['prompt_index'] must be {wanted} in [0, {count}), got {index!r}")
+        return values.astype(np.int64)
+
     def verify(
         self, prompt_index: np.ndarray, completion: np.ndarray, length: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:

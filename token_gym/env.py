@@ -116,7 +116,7 @@ class TokenEnv(gym.Env):
         elif key is None:
             key, episode = int(draws.random_keys(self.np_random, 1)[0]), 0
         if "prompt_index" in options:
-            prompt = self._check_prompt_index(options["prompt_index"])
+            prompt = int(self.problem.check_prompt_index(options["prompt_index"]))
         else:
             prompt = draws.draw_one(key, episode, self._choices)
         prefix = self.problem.check_prefix(options["prefix"], prompt) if "prefix" in options else []
@@ -144,10 +144,7 @@ class TokenEnv(gym.Env):
         if terminated:
             self._over = True
             prompt, length = np.array([self._prompt]), np.array([self._length - (token == self.problem.vocab.eos_id)])
-            if self.problem.answers is None:
-                rewards, success = self.problem.verify(prompt, self._completion, length)
-            else:
-                rewards, success = self.problem.score(prompt, np.array([self._hits]), length)
+            rewards, success = self.problem.finish(prompt, np.array([self._hits]), self._completion, length)
             reward = float(rewards[0])
             info["completion"] = self.problem.vocab.decode(self._completion[0, : length[0]])
             info["is_success"] = bool(success[0])
@@ -204,9 +201,3 @@ class TokenEnv(gym.Env):
 
     def _info(self) -> dict[str, Any]:
         return {"prompt_index": self._prompt, "action_mask": self.problem.action_mask.copy()}
-
-    def _check_prompt_index(self, index: object) -> int:
-        count = len(self.problem.task.prompts)
-        if isinstance(index, bool) or not isinstance(index, int | np.integer) or not 0 <= index < count:
-            raise ValueError(f"options['prompt_index'] must be an integer in [0, {count}), got {index!r}")
-        return int(index)

@@ -123,7 +123,7 @@ class TokenVectorEnv(VectorEnv):
                 keys[row], episodes[row] = draws.keys_from_seeds(np.array([row_seed]))[0], 0
         rows = np.flatnonzero(mask)
         if "prompt_index" in options:
-            prompts = self._check_prompt_index(options["prompt_index"])[rows]
+            prompts = self.problem.check_prompt_index(options["prompt_index"], self.num_envs)[rows]
         else:
             prompts = draws.draw(keys[rows], episodes[rows], self._choices)
         prefixes = self._check_prefixes(options.get("prefix"), rows, prompts)
@@ -229,10 +229,7 @@ class TokenVectorEnv(VectorEnv):
         """Verify finished rows; their ``completion``/``is_success`` infos."""
         length = self._length[rows] - (actions[rows] == self.problem.vocab.eos_id)
         completion = self._columns[:, rows].T  # (B, C), column-major
-        if self.problem.answers is None:
-            values, success = self.problem.verify(self._prompt[rows], completion, length)
-        else:
-            values, success = self.problem.score(self._prompt[rows], self._hits[rows], length)
+        values, success = self.problem.finish(self._prompt[rows], self._hits[rows], completion, length)
         rewards[rows] = values
         decoded = self.problem.decode_completions(completion, length)
         texts = np.zeros(self.num_envs, dtype=decoded.dtype)  # "" where no episode finished
@@ -299,15 +296,6 @@ class TokenVectorEnv(VectorEnv):
         if not self._started and not mask.all():
             raise ValueError("the first reset must reset every row (no reset_mask)")
         return mask.copy()
-
-    def _check_prompt_index(self, index: object) -> np.ndarray:
-        count = len(self.problem.task.prompts)
-        values = np.broadcast_to(np.asarray(index), (self.num_envs,)) if np.ndim(index) == 0 else np.asarray(index)
-        if values.shape != (self.num_envs,) or not np.issubdtype(values.dtype, np.integer) or values.dtype == bool:
-            raise ValueError(f"options['prompt_index'] must be an int or {self.num_envs} ints, got {index!r}")
-        if ((values < 0) | (values >= count)).any():
-            raise ValueError(f"options['prompt_index'] must be in [0, {count}), got {index!r}")
-        return values.astype(np.int64)
 
     def _check_prefixes(
         self, prefix: object, rows: np.ndarray, prompts: np.ndarray
