@@ -1,7 +1,8 @@
 """Prompt draws that a batch of environments can compute in one numpy call.
 
 Each environment owns a 64-bit key (from its seed) and counts its episodes;
-the prompt of episode ``k`` is a splitmix64 hash of ``key + k``. A single env
+the prompt of episode ``k`` is a splitmix64 hash of the *counter*
+``key + k * STEP``, so moving to the next episode is one addition. A single env
 and row ``i`` of the vector env seeded with ``seed + i`` therefore pick the
 same prompts, and the vector env draws for thousands of resetting rows
 without a Python loop over per-row generators.
@@ -32,9 +33,22 @@ def random_keys(rng: np.random.Generator, count: int) -> np.ndarray:
     return rng.integers(0, 2**63, size=count, dtype=np.int64).astype(np.uint64)
 
 
+STEP = _GAMMA  # what a counter advances by from one episode to the next
+
+
+def counters(keys: np.ndarray, episodes: np.ndarray) -> np.ndarray:
+    """(N,) uint64 counters of episode ``episodes[i]`` under key ``keys[i]``."""
+    return keys + episodes.astype(np.uint64) * STEP
+
+
+def pick(counter: np.ndarray, choices: np.ndarray) -> np.ndarray:
+    """One element of ``choices`` per counter."""
+    return choices[_mix(counter) % np.uint64(len(choices))]
+
+
 def draw(keys: np.ndarray, episodes: np.ndarray, choices: np.ndarray) -> np.ndarray:
     """One element of ``choices`` per (key, episode) pair."""
-    return choices[_mix(keys + episodes.astype(np.uint64) * _GAMMA) % np.uint64(len(choices))]
+    return pick(counters(keys, episodes), choices)
 
 
 _MASK = 2**64 - 1

@@ -83,17 +83,21 @@ class EncodedTask:
     action_mask: np.ndarray  # (V,) read-only: tokens worth generating
 
     def __post_init__(self) -> None:
+        # The episode of prompt i ends when its completion reaches stop_lengths[i] tokens (or on EOS).
+        self.stop_lengths = np.full(len(self.prompts), self.max_completion_len, dtype=np.int64)
         if self.answers is None:
             return
+        if self.task.stops_on_error:
+            self.stop_lengths = self.answer_lengths.copy()
         # The verifier reads answers position-major, (A, n), so a batch gathers into contiguous (A, B).
         self._answer_columns = np.ascontiguousarray(self.answers.T)
-        # For `expected`: answer tokens with -1 (no token) from each answer's end on, flat.
-        width = self.answers.shape[1]
-        table = np.where(
-            np.arange(width + 1) < self.answer_lengths[:, None], np.pad(self.answers, ((0, 0), (0, 1))), -1
-        )
-        self._expected_cells = table.reshape(-1)
-        self._expected_stride = width + 1
+        # The answer token at every completion position 0..C, -1 from each answer's end on: (n, C + 1).
+        # One column past the cap, so that a flat cursor `prompt * (C + 1) + position` never needs clamping.
+        width = self.max_completion_len + 1
+        self.expected_table = np.full((len(self.answers), width), -1, dtype=np.int64)
+        inside = np.arange(self.answers.shape[1]) < self.answer_lengths[:, None]
+        self.expected_table[:, : self.answers.shape[1]] = np.where(inside, self.answers, -1)
+        self.expected_cells = self.expected_table.reshape(-1)
 
     @classmethod
     def build(cls, task: str, kwargs: Mapping[str, Any], where: str) -> EncodedTask:
@@ -148,10 +152,10 @@ class EncodedTask:
 
     def initial_observations(self, prompt_index: np.ndarray) -> np.ndarray:
         """(B, L) observations of fresh episodes: padding, prompt, separator."""
-        return np.take(self._initial_table, prompt_index, axis=0)
+        return np.take(self.initial_table, prompt_index, axis=0)
 
     @cached_property
-    def _initial_table(self) -> np.ndarray:
+    def initial_table(self) -> np.ndarray:
         """Every prompt's initial observation, (n, L), built once."""
         obs = np.full((len(self.prompts), self.observation_width), self.vocab.pad_id, dtype=np.int64)
         start = self.max_completion_len
@@ -195,23 +199,21 @@ class EncodedTask:
     # Either way `score` turns them into rewards: one rule.
 
     def expected(self, prompt_index: np.ndarray | int, position: np.ndarray | int) -> np.ndarray:
-        """The answer token at ``position`` (0-based) of each prompt's answer; -1 past its end."""
-        last = self._expected_stride - 1
-        column = min(position, last) if isinstance(position, int) else np.minimum(position, last)
-        return self._expected_cells[prompt_index * self._expected_stride + column]
+        """The answer token at ``position`` (0 to C) of each prompt's answer; -1 past its end."""
+        return self.expected_cells[prompt_index * (self.max_completion_len + 1) + position]
 
     def ends(
         self, prompt_index: np.ndarray | int, length: np.ndarray | int, token: np.ndarray | int, hit: object = None
     ) -> np.ndarray:
-        """Whether appending ``token`` as the ``length``-th completion token ends each episode.
+        """Whether appending ``token`` as the ``length``-th completion token ends each episode:
+        on EOS, at the prompt's stop length, and (CombinationLock) at a ``hit`` that is False.
 
-        ``hit`` says whether the token was the answer's (CombinationLock ends on a miss). Works on
-        arrays (the vector env) and on plain ints (the single env, where building arrays would cost
-        more than the rule itself).
+        Works on arrays and on plain ints (the single env, where building arrays would cost more
+        than the rule itself).
         """
-        done = (token == self.vocab.eos_id) | (length >= self.max_completion_len)
+        done = (token == self.vocab.eos_id) | (length >= self.stop_lengths[prompt_index])
         if self.task.stops_on_error:
-            done |= np.logical_not(hit) | (length >= self.answer_lengths[prompt_index])
+            done |= np.logical_not(hit)
         return done
 
     def score(self, prompt_index: np.ndarray, hits: np.ndarray, length: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -137,19 +137,25 @@ class Vocabulary:
         """Text of each row's first ``lengths[i]`` ids, as a numpy ``str`` array.
 
         Its elements are ``np.str_`` (a ``str`` subclass). For character-level
-        vocabularies the whole batch is decoded by one table lookup and a view,
-        without making a Python string per row.
+        vocabularies the whole batch is decoded in numpy, without a Python
+        string per row: each id becomes its character's code point (0 for the
+        silent special tokens), and the (B, W) code points viewed as ``<U{W}``
+        are the texts, since numpy drops trailing NULs.
         """
         if self.char_table is None:
             texts = [self.decode(row[:n]) for row, n in zip(ids, lengths, strict=True)]
             return np.array(texts, dtype=str) if texts else np.zeros(0, dtype="<U1")
         width = ids.shape[1]
-        # Past its length a row holds EOS and padding, which decode to "" (NUL), and numpy drops trailing NULs.
-        texts = np.ascontiguousarray(self.char_table[ids]).view(f"<U{width}")[:, 0]
-        # Rows with any other silent token (a special token inside the completion, or non-special tokens
-        # past the length) would be wrong that way: decode them one by one.
-        inside = np.arange(width)[:, None] < lengths  # (W, B)
-        odd = (self.silent[ids.T] == inside).any(axis=0)  # must be silent exactly past the length
-        for row in np.flatnonzero(odd):
-            texts[row] = self.decode(ids[row, : lengths[row]])
-        return texts
+        if width == 0:
+            return np.zeros(len(ids), dtype="<U1")
+        # Position-major, (W, B): numpy's loops then run along the batch, not along a few positions.
+        # Callers with many rows hand in the transpose of a (W, B) array, so this costs no copy.
+        positions = np.arange(width)[:, None]
+        codes = self.char_table.view(np.uint32)[ids.T]  # (W, B) code points, 0 for silent tokens
+        codes *= positions < lengths  # nothing past a row's length
+        # A silent token inside a row would leave a NUL mid-text: move such rows' NULs to the end.
+        odd = np.flatnonzero((codes != 0).sum(axis=0) != np.minimum(lengths, width))
+        if len(odd):
+            order = np.argsort(codes[:, odd] == 0, axis=0, kind="stable")
+            codes[:, odd] = np.take_along_axis(codes[:, odd], order, axis=0)
+        return np.ascontiguousarray(codes.T).view(f"<U{width}")[:, 0]

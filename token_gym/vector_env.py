@@ -84,21 +84,40 @@ class TokenVectorEnv(VectorEnv):
         self.single_observation_space = spaces.Box(0, vocab.size - 1, (self.problem.observation_width,), np.int64)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
 
-        n, cap = self.num_envs, self.problem.max_completion_len
-        self._rows = np.arange(n)
-        self._obs = self.problem.initial_observations(np.zeros(n, dtype=np.int64))  # (N, L)
-        self._flat = self._obs.reshape(-1)  # the same memory: shifting every row is one memmove
-        # Completions column-major, (C, N): a batch of finished rows gathers into contiguous (C, B)
-        # blocks, and the verifier's reductions over positions then run along contiguous memory.
-        self._columns = np.full((cap, n), vocab.pad_id, dtype=np.int64)
-        self._column_cells = self._columns.reshape(-1)
-        self._cap = cap
-        self._length = np.zeros(n, dtype=np.int64)
+        n, width, cap = self.num_envs, self.problem.observation_width, self.problem.max_completion_len
+        self._eos = vocab.eos_id
+        # Observations are held in the narrowest signed integer type that fits the vocabulary and
+        # widened to int64 when copied out; shifting and rewriting rows then moves a quarter of the bytes.
+        ids = np.int16 if vocab.size <= np.iinfo(np.int16).max else np.int32
+        # A flat buffer, C cells longer than the observations: a completion read at the end of a row
+        # (`_finish`) may run into the next row, and past the last one into this tail.
+        self._flat = np.full(n * width + cap, vocab.pad_id, dtype=ids)
+        self._obs = self._flat[: n * width].reshape(n, width)  # (N, L)
+        self._obs_rows = _rows(self._obs)  # the same memory, one element per row
+        self._initial_rows = _rows(self.problem.initial_table.astype(ids))
+        self._row_end = np.arange(1, n + 1) * width  # flat index just past each row
+        self._span = np.arange(cap)[:, None]
+        # Character vocabularies: each row's completion text is kept as it grows, as code points,
+        # (N, C + 1) uint32, which viewed as `<U{C + 1}` are the texts. Silent tokens (specials) write a
+        # NUL and do not advance the row's text cursor, so the next character overwrites it.
+        self._codes = None if vocab.char_table is None else vocab.char_table.view(np.uint32)
+        self._text = np.zeros((n, cap + 1), dtype=np.uint32)
+        self._text_cells = self._text.reshape(-1)
+        self._text_rows = _rows(self._text)
+        self._text_start = np.arange(n) * (cap + 1)
+        self._text_cursor = self._text_start.copy()
+        self._blank = np.zeros(1, dtype=self._text_rows.dtype)[0]
+        # Per row: `_cursor` = prompt * (C + 1) + tokens generated, the flat index into the task's
+        # expected-answer table; the episode ends at EOS or when `_cursor` reaches `_limit`.
+        self._stride = cap + 1
+        self._limits = np.arange(len(self.problem.prompts)) * self._stride + self.problem.stop_lengths
+        self._expected = self.problem.expected_cells if self.problem.answers is not None else None
+        self._cursor = np.zeros(n, dtype=np.int64)
+        self._limit = np.zeros(n, dtype=np.int64)
         self._hits = np.zeros(n, dtype=np.int64)  # answer positions right so far (answer tasks)
         self._prompt = np.zeros(n, dtype=np.int64)
-        self._keys: np.ndarray | None = None
-        self._episodes = np.zeros(n, dtype=np.int64)
-        self._over = np.zeros(n, dtype=bool)  # finished at the last step (NextStep resets them next)
+        self._counter: np.ndarray | None = None  # each row's prompt-draw counter (see draws)
+        self._over = np.zeros(0, dtype=np.int64)  # rows that finished at the last step (NextStep resets them)
         self._started = False
         self._returned: list[np.ndarray] = []  # observations handed out, reused once unreferenced
         self._all = np.ones(n, dtype=bool)
@@ -115,34 +134,36 @@ class TokenVectorEnv(VectorEnv):
                 f"unknown reset option(s) {sorted(unknown)}; valid: ['prefix', 'prompt_index', 'reset_mask']"
             )
         mask = self._check_reset_mask(options.get("reset_mask"))
+        seeds = self._seeds(seed)
         super().reset(seed=seed if isinstance(seed, int | np.integer) or seed is None else None)
-        keys = self._keys.copy() if self._keys is not None else draws.random_keys(self.np_random, n)
-        episodes = self._episodes + (self._keys is not None)
-        for row, row_seed in enumerate(self._seeds(seed)):
-            if row_seed is not None:
-                keys[row], episodes[row] = draws.keys_from_seeds(np.array([row_seed]))[0], 0
+        # Unseeded rows go on to their next episode; seeded rows restart their count from the seed.
+        counter = draws.random_keys(self.np_random, n) if self._counter is None else self._counter + draws.STEP
+        seeded = [row for row, s in enumerate(seeds) if s is not None]
+        if seeded:
+            counter[seeded] = draws.keys_from_seeds(np.array([seeds[row] for row in seeded]))
         rows = np.flatnonzero(mask)
         if "prompt_index" in options:
             prompts = self.problem.check_prompt_index(options["prompt_index"], self.num_envs)[rows]
         else:
-            prompts = draws.draw(keys[rows], episodes[rows], self._choices)
+            prompts = draws.pick(counter[rows], self._choices)
         prefixes = self._check_prefixes(options.get("prefix"), rows, prompts)
-        self._keys = np.where(mask, keys, self._keys if self._keys is not None else keys)
-        self._episodes = np.where(mask, episodes, self._episodes)
-        self._start(rows, prompts)
+        self._counter = counter if self._counter is None else np.where(mask, counter, self._counter)
+        self._begin(rows, prompts)
         for prefix, group in prefixes:
             k = len(prefix)
             if k == 0:
                 continue
             self._obs[group, :-k] = self._obs[group, k:]
             self._obs[group, -k:] = prefix
-            self._columns[:k, group] = np.array(prefix)[:, None]
-            self._length[group] = k
-            if self.problem.answers is not None:
-                self._hits[group] = [
-                    sum(t == self.problem.expected(self._prompt[r], i) for i, t in enumerate(prefix)) for r in group
-                ]
-        self._over[rows] = False
+            self._cursor[group] += k
+            if self._codes is not None:
+                text = [c for c in self._codes[prefix] if c != 0]
+                self._text[group, : len(text)] = text
+                self._text_cursor[group] += len(text)
+            if self._expected is not None:
+                expected = self.problem.expected_table[self._prompt[group], :k]
+                self._hits[group] = (expected == np.array(prefix)).sum(axis=1)
+        self._over = self._over[~mask[self._over]]
         self._started = True
         infos = {
             "prompt_index": np.where(mask, self._prompt, 0),
@@ -158,49 +179,52 @@ class TokenVectorEnv(VectorEnv):
         if not self._started:
             raise ResetNeeded("call reset() before step()")
         actions = self._check_actions(actions)
-        next_step = self.autoreset_mode is AutoresetMode.NEXT_STEP
-        resetting = self._over if next_step else None
-
         hit = None
-        if self.problem.answers is not None:
-            hit = actions == self.problem.expected(self._prompt, self._length)
+        if self._expected is not None:
+            hit = self._expected[self._cursor] == actions
             self._hits += hit
+        self._cursor += 1
+        if self._codes is not None:
+            codes = self._codes[actions]
+            self._text_cells[self._text_cursor] = codes
+            self._text_cursor += codes != 0
         self._flat[:-1] = self._flat[1:]  # every row shifts left by one (row ends spill, then are overwritten)
         self._obs[:, -1] = actions
-        self._column_cells[np.minimum(self._length, self._cap - 1) * self.num_envs + self._rows] = actions
-        self._length += 1
-        ends = self.problem.ends(self._prompt, self._length, actions, hit)
+        ends = self._cursor >= self._limit
+        ends |= actions == self._eos
+        if self.problem.task.stops_on_error:
+            ends |= ~hit
+        next_step = self.autoreset_mode is AutoresetMode.NEXT_STEP
+        resetting = self._over
         if next_step:
-            ends &= ~resetting
-        rewards = np.zeros(self.num_envs, dtype=np.float64)
+            ends[resetting] = False  # their action only starts the next episode
         finished = np.flatnonzero(ends)
-        last = self._finish(finished, actions, rewards) if len(finished) else {}
-
-        infos: dict[str, Any] = {}
+        rewards = np.zeros(self.num_envs, dtype=np.float64)
+        infos: dict[str, Any] = self._finish(finished, actions, rewards, ends) if len(finished) else {}
         if next_step:
-            if resetting.any():
-                self._restart(np.flatnonzero(resetting))
-            infos.update(last)
+            if len(resetting):
+                self._restart(resetting)
+            self._over = finished
         elif len(finished):
             final_obs = np.full(self.num_envs, None, dtype=object)
-            final_obs[finished] = list(self._obs[finished])
+            final_obs[finished] = list(self._obs[finished].astype(np.int64))
             final_info = {
                 "prompt_index": np.where(ends, self._prompt, 0),
                 "_prompt_index": ends.copy(),
                 "action_mask": np.where(ends[:, None], self._masks, False),
                 "_action_mask": ends.copy(),
-                **last,
+                **infos,
             }
-            infos.update(final_obs=final_obs, _final_obs=ends.copy(), final_info=final_info, _final_info=ends.copy())
+            infos = {"final_obs": final_obs, "_final_obs": ends.copy(), "final_info": final_info}
+            infos["_final_info"] = ends.copy()
             self._restart(finished)
         infos["prompt_index"] = self._prompt.copy()
         infos["_prompt_index"] = self._all.copy()
         infos["action_mask"] = self._masks
         infos["_action_mask"] = self._all.copy()
-        self._over = ends
         if self.render_mode == "human":
             self.render()
-        return self._observations(), rewards, ends.copy(), np.zeros(self.num_envs, dtype=bool), infos
+        return self._observations(), rewards, ends, np.zeros(self.num_envs, dtype=bool), infos
 
     def action_masks(self) -> np.ndarray:
         """(num_envs, vocab_size) useful tokens of every row."""
@@ -225,32 +249,42 @@ class TokenVectorEnv(VectorEnv):
 
     # -- internals ----------------------------------------------------------
 
-    def _finish(self, rows: np.ndarray, actions: np.ndarray, rewards: np.ndarray) -> dict[str, Any]:
+    def _finish(self, rows: np.ndarray, actions: np.ndarray, rewards: np.ndarray, ends: np.ndarray) -> dict[str, Any]:
         """Verify finished rows; their ``completion``/``is_success`` infos."""
-        length = self._length[rows] - (actions[rows] == self.problem.vocab.eos_id)
-        completion = self._columns[:, rows].T  # (B, C), column-major
-        values, success = self.problem.finish(self._prompt[rows], self._hits[rows], completion, length)
+        prompts = self._prompt[rows]
+        length = self._cursor[rows] - prompts * self._stride  # tokens generated, the last one included
+        completion = None
+        if self.problem.answers is None or self._codes is None:
+            # The completion is the last `length` tokens of the row: read C from where it starts.
+            # Gathered position-major, (C, B), handed on as its (B, C) transpose (see Vocabulary.decode_rows).
+            completion = self._flat[self._span + (self._row_end[rows] - length)].T
+        length -= actions[rows] == self._eos
+        values, success = self.problem.finish(prompts, self._hits[rows], completion, length)
         rewards[rows] = values
-        decoded = self.problem.decode_completions(completion, length)
+        if self._codes is None:
+            decoded = self.problem.decode_completions(completion, length)
+        else:
+            decoded = self._text_rows[rows].view(self._text.dtype.str[:1] + f"U{self._text.shape[1]}")
         texts = np.zeros(self.num_envs, dtype=decoded.dtype)  # "" where no episode finished
         texts[rows] = decoded
         is_success = np.zeros(self.num_envs, dtype=bool)
         is_success[rows] = success
-        mask = np.zeros(self.num_envs, dtype=bool)
-        mask[rows] = True
-        return {"completion": texts, "_completion": mask, "is_success": is_success, "_is_success": mask.copy()}
+        return {"completion": texts, "_completion": ends.copy(), "is_success": is_success, "_is_success": ends.copy()}
 
     def _restart(self, rows: np.ndarray) -> None:
-        """Autoreset ``rows``: their next episode, a fresh prompt from their own key."""
-        self._episodes[rows] += 1
-        self._start(rows, draws.draw(self._keys[rows], self._episodes[rows], self._choices))
+        """Autoreset ``rows``: their next episode, a fresh prompt from their own counter."""
+        counter = self._counter[rows] + draws.STEP
+        self._counter[rows] = counter
+        self._begin(rows, draws.pick(counter, self._choices))
 
-    def _start(self, rows: np.ndarray, prompts: np.ndarray) -> None:
+    def _begin(self, rows: np.ndarray, prompts: np.ndarray) -> None:
         self._prompt[rows] = prompts
-        self._obs[rows] = self.problem.initial_observations(prompts)
-        self._columns[:, rows] = self.problem.vocab.pad_id
-        self._length[rows] = 0
+        self._obs_rows[rows] = self._initial_rows[prompts]
+        self._cursor[rows] = prompts * self._stride
+        self._limit[rows] = self._limits[prompts]
         self._hits[rows] = 0
+        self._text_rows[rows] = self._blank
+        self._text_cursor[rows] = self._text_start[rows]
 
     def _observations(self) -> np.ndarray:
         """A copy of the observations that the caller owns.
@@ -267,7 +301,7 @@ class TokenVectorEnv(VectorEnv):
                 np.copyto(old, self._obs)
                 self._returned.append(old)
                 return old
-        fresh = self._obs.copy()
+        fresh = self._obs.astype(np.int64)
         self._returned = [*self._returned[-3:], fresh]
         return fresh
 
@@ -330,9 +364,15 @@ class TokenVectorEnv(VectorEnv):
         if values.dtype.kind not in "iu":
             raise TypeError(f"actions must be integer token ids, got an array of {values.dtype}")
         values = values.astype(np.int64, copy=False)
-        if (values.view(np.uint64) >= self.problem.vocab.size).any():  # negatives wrap to huge values
+        if values.view(np.uint64).max() >= self.problem.vocab.size:  # negatives wrap to huge values
             row = int(np.flatnonzero((values < 0) | (values >= self.problem.vocab.size))[0])
             raise ValueError(
                 f"action {int(values[row])} of env {row} is outside the vocabulary [0, {self.problem.vocab.size})"
             )
         return values
+
+
+def _rows(array: np.ndarray) -> np.ndarray:
+    """A C-contiguous (N, L) array seen as N opaque elements: copying rows is then one fancy-index op,
+    several times faster than numpy's row-by-row copy of a 2D fancy index."""
+    return array.view(np.dtype((np.void, array.shape[1] * array.itemsize)))[:, 0]
