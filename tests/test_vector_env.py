@@ -6,7 +6,7 @@ import pytest
 from gymnasium.error import ResetNeeded
 
 import token_gym
-from tests.helpers import SMALL_KWARGS
+from tests.helpers import SMALL_KWARGS, echo_reward
 
 CASES = [
     ("token_gym/Reverse-v0", {"length": 3, "reward": "partial"}),
@@ -34,24 +34,20 @@ def assert_infos_equal(ours: dict, theirs: dict, where: str) -> None:
             assert np.array_equal(np.asarray(got), np.asarray(expected)), (where, key, got, expected)
 
 
-@pytest.mark.parametrize("mode", ["NextStep", "SameStep"])
-@pytest.mark.parametrize(("env_id", "kwargs"), CASES, ids=[c[0].split("/")[1] for c in CASES])
-def test_lockstep_with_single_envs(env_id, kwargs, mode):
-    n, steps = 8, 1500
-    ours = gym.make_vec(env_id, num_envs=n, autoreset_mode=mode, **kwargs)
-    theirs = gym.vector.SyncVectorEnv([lambda: gym.make(env_id, **kwargs)] * n, autoreset_mode=mode)
-    assert isinstance(ours, token_gym.TokenVectorEnv)
+def run_in_lockstep(ours, theirs, steps: int, seed: int = 11, options: dict | None = None) -> int:
+    """Step both with the same actions (mostly useful tokens, sometimes any token, specials too),
+    assert every output equal; the number of episodes that ended."""
     rng = np.random.default_rng(0)
-    vocab = ours.problem.vocab
+    vocab, n = ours.problem.vocab, ours.num_envs
     useful = np.flatnonzero(ours.problem.action_mask)
-    obs, infos = ours.reset(seed=11)
-    expected_obs, expected_infos = theirs.reset(seed=11)
+    obs, infos = ours.reset(seed=seed, options=options)
+    expected_obs, expected_infos = theirs.reset(seed=seed, options=options)
     assert np.array_equal(obs, expected_obs)
     assert_infos_equal(infos, expected_infos, "reset")
     episodes = 0
     for t in range(steps):
         actions = rng.choice(useful, size=n)
-        actions[rng.random(n) < 0.05] = rng.integers(0, vocab.size)  # sometimes any token, specials too
+        actions[rng.random(n) < 0.05] = rng.integers(0, vocab.size)
         got, expected = ours.step(actions), theirs.step(actions)
         for name, a, b in zip(("obs", "reward", "terminated", "truncated"), got[:4], expected[:4], strict=True):
             assert np.array_equal(a, b), (t, name, a, b)
@@ -60,7 +56,54 @@ def test_lockstep_with_single_envs(env_id, kwargs, mode):
         episodes += int(got[2].sum())
         if t == steps // 2:  # an explicit reset mid-stream, unseeded: both continue their own draws
             assert np.array_equal(ours.reset()[0], theirs.reset()[0])
-    assert episodes > 100  # many episode boundaries crossed
+    return episodes
+
+
+@pytest.mark.parametrize("mode", ["NextStep", "SameStep"])
+@pytest.mark.parametrize(("env_id", "kwargs"), CASES, ids=[c[0].split("/")[1] for c in CASES])
+def test_lockstep_with_single_envs(env_id, kwargs, mode):
+    n = 8
+    ours = gym.make_vec(env_id, num_envs=n, autoreset_mode=mode, **kwargs)
+    theirs = gym.vector.SyncVectorEnv([lambda: gym.make(env_id, **kwargs)] * n, autoreset_mode=mode)
+    assert isinstance(ours, token_gym.TokenVectorEnv)
+    assert run_in_lockstep(ours, theirs, 1500) > 100  # many episode boundaries crossed
+
+
+@pytest.mark.parametrize("mode", ["NextStep", "SameStep"])
+def test_lockstep_from_a_prefix_with_a_special_token_inside(mode):
+    """The completion text skips specials wherever they are, prefix included."""
+    kwargs = {"length": 3, "reward": "partial"}
+    ours = gym.make_vec("token_gym/Reverse-v0", num_envs=6, autoreset_mode=mode, **kwargs)
+    theirs = gym.vector.SyncVectorEnv([lambda: gym.make("token_gym/Reverse-v0", **kwargs)] * 6, autoreset_mode=mode)
+    vocab = ours.problem.vocab
+    prefix = [vocab.encode("a", "a")[0], vocab.pad_id, vocab.sep_id]
+    run_in_lockstep(ours, theirs, 40, options={"prefix": prefix})
+    _, infos = ours.reset(seed=0, options={"prefix": prefix[:2]})
+    _, _, done, _, infos = ours.step(np.full(6, vocab.eos_id))
+    infos = infos.get("final_info", infos)  # SameStep
+    assert done.all() and [str(c) for c in infos["completion"]] == ["a"] * 6
+
+
+def test_lockstep_with_a_vocabulary_too_large_for_int16():
+    """Token ids past 32767 take the wider internal buffer; nothing else changes."""
+    from tokenizers import Tokenizer
+
+    from token_gym.tokenizer import char_tokenizer
+
+    characters = "".join(chr(0x4E00 + i) for i in range(33_000))
+    tokenizer = char_tokenizer(characters)
+    assert tokenizer.get_vocab_size() > 32_767
+    top = characters[-3:]  # prompts made of the largest ids
+    kwargs = {
+        "prompts": [top, top[::-1], top[:2]],
+        "reward_fn": echo_reward,
+        "max_completion_len": 3,
+        "tokenizer": Tokenizer.from_str(tokenizer.to_str()),
+    }
+    ours = gym.make_vec("token_gym/Text-v0", num_envs=4, **kwargs)
+    theirs = gym.vector.SyncVectorEnv([lambda: gym.make("token_gym/Text-v0", **kwargs)] * 4)
+    assert ours.unwrapped._obs.dtype == np.int32
+    assert run_in_lockstep(ours, theirs, 60) > 10
 
 
 def test_rewards_match_the_single_env_verifier_under_oracle_actions():

@@ -18,9 +18,12 @@ _M2 = np.uint64(0x94D049BB133111EB)
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
-    x = (x ^ (x >> np.uint64(30))) * _M1
-    x = (x ^ (x >> np.uint64(27))) * _M2
-    return x ^ (x >> np.uint64(31))
+    x = x ^ (x >> np.uint64(30))  # a new array: the rest works in place
+    x *= _M1
+    x ^= x >> np.uint64(27)
+    x *= _M2
+    x ^= x >> np.uint64(31)
+    return x
 
 
 def keys_from_seeds(seeds: np.ndarray) -> np.ndarray:
@@ -43,7 +46,9 @@ def counters(keys: np.ndarray, episodes: np.ndarray) -> np.ndarray:
 
 def pick(counter: np.ndarray, choices: np.ndarray) -> np.ndarray:
     """One element of ``choices`` per counter."""
-    return choices[_mix(counter) % np.uint64(len(choices))]
+    x = _mix(counter)
+    x %= np.uint64(len(choices))
+    return choices[x]
 
 
 def draw(keys: np.ndarray, episodes: np.ndarray, choices: np.ndarray) -> np.ndarray:

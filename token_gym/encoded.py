@@ -92,12 +92,13 @@ class EncodedTask:
         # The verifier reads answers position-major, (A, n), so a batch gathers into contiguous (A, B).
         self._answer_columns = np.ascontiguousarray(self.answers.T)
         # The answer token at every completion position 0..C, -1 from each answer's end on: (n, C + 1).
-        # One column past the cap, so that a flat cursor `prompt * (C + 1) + position` never needs clamping.
         width = self.max_completion_len + 1
         self.expected_table = np.full((len(self.answers), width), -1, dtype=np.int64)
         inside = np.arange(self.answers.shape[1]) < self.answer_lengths[:, None]
         self.expected_table[:, : self.answers.shape[1]] = np.where(inside, self.answers, -1)
-        self.expected_cells = self.expected_table.reshape(-1)
+        # The same, position-major and flat: the token at `position` of prompt i's answer is at
+        # `position * n + i`, a cursor that advances by n per token and never needs clamping.
+        self.expected_cells = np.ascontiguousarray(self.expected_table.T).reshape(-1)
 
     @classmethod
     def build(cls, task: str, kwargs: Mapping[str, Any], where: str) -> EncodedTask:
@@ -200,7 +201,7 @@ class EncodedTask:
 
     def expected(self, prompt_index: np.ndarray | int, position: np.ndarray | int) -> np.ndarray:
         """The answer token at ``position`` (0 to C) of each prompt's answer; -1 past its end."""
-        return self.expected_cells[prompt_index * (self.max_completion_len + 1) + position]
+        return self.expected_cells[position * len(self.prompts) + prompt_index]
 
     def ends(
         self, prompt_index: np.ndarray | int, length: np.ndarray | int, token: np.ndarray | int, hit: object = None

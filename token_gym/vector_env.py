@@ -107,13 +107,16 @@ class TokenVectorEnv(VectorEnv):
         self._text_start = np.arange(n) * (cap + 1)
         self._text_cursor = self._text_start.copy()
         self._blank = np.zeros(1, dtype=self._text_rows.dtype)[0]
-        # Per row: `_cursor` = prompt * (C + 1) + tokens generated, the flat index into the task's
-        # expected-answer table; the episode ends at EOS or when `_cursor` reaches `_limit`.
-        self._stride = cap + 1
-        self._limits = np.arange(len(self.problem.prompts)) * self._stride + self.problem.stop_lengths
+        # Per row: `_cursor` = tokens generated * n + prompt (n prompts), the flat index into the
+        # task's position-major expected-answer table. The episode ends at EOS or when the cursor
+        # reaches `_limit`: the stop length * n + prompt, which is one number when every prompt stops
+        # at the cap (all tasks but CombinationLock).
+        self._stride = len(self.problem.prompts)
+        stops = self.problem.stop_lengths
+        self._limits = stops * self._stride + np.arange(self._stride) if (stops != cap).any() else None
         self._expected = self.problem.expected_cells if self.problem.answers is not None else None
         self._cursor = np.zeros(n, dtype=np.int64)
-        self._limit = np.zeros(n, dtype=np.int64)
+        self._limit = np.zeros(n, dtype=np.int64) if self._limits is not None else cap * self._stride
         self._hits = np.zeros(n, dtype=np.int64)  # answer positions right so far (answer tasks)
         self._prompt = np.zeros(n, dtype=np.int64)
         self._counter: np.ndarray | None = None  # each row's prompt-draw counter (see draws)
@@ -155,7 +158,7 @@ class TokenVectorEnv(VectorEnv):
                 continue
             self._obs[group, :-k] = self._obs[group, k:]
             self._obs[group, -k:] = prefix
-            self._cursor[group] += k
+            self._cursor[group] += k * self._stride
             if self._codes is not None:
                 text = [c for c in self._codes[prefix] if c != 0]
                 self._text[group, : len(text)] = text
@@ -183,7 +186,7 @@ class TokenVectorEnv(VectorEnv):
         if self._expected is not None:
             hit = self._expected[self._cursor] == actions
             self._hits += hit
-        self._cursor += 1
+        self._cursor += self._stride
         if self._codes is not None:
             codes = self._codes[actions]
             self._text_cells[self._text_cursor] = codes
@@ -252,7 +255,7 @@ class TokenVectorEnv(VectorEnv):
     def _finish(self, rows: np.ndarray, actions: np.ndarray, rewards: np.ndarray, ends: np.ndarray) -> dict[str, Any]:
         """Verify finished rows; their ``completion``/``is_success`` infos."""
         prompts = self._prompt[rows]
-        length = self._cursor[rows] - prompts * self._stride  # tokens generated, the last one included
+        length = self._cursor[rows] // self._stride  # tokens generated, the last one included
         completion = None
         if self.problem.answers is None or self._codes is None:
             # The completion is the last `length` tokens of the row: read C from where it starts.
@@ -263,10 +266,12 @@ class TokenVectorEnv(VectorEnv):
         rewards[rows] = values
         if self._codes is None:
             decoded = self.problem.decode_completions(completion, length)
-        else:
-            decoded = self._text_rows[rows].view(self._text.dtype.str[:1] + f"U{self._text.shape[1]}")
-        texts = np.zeros(self.num_envs, dtype=decoded.dtype)  # "" where no episode finished
-        texts[rows] = decoded
+            texts = np.zeros(self.num_envs, dtype=decoded.dtype)  # "" where no episode finished
+            texts[rows] = decoded
+        else:  # copied as opaque rows, then seen as text
+            texts = np.zeros(self.num_envs, dtype=self._text_rows.dtype)
+            texts[rows] = self._text_rows[rows]
+            texts = texts.view(f"<U{self._text.shape[1]}")
         is_success = np.zeros(self.num_envs, dtype=bool)
         is_success[rows] = success
         return {"completion": texts, "_completion": ends.copy(), "is_success": is_success, "_is_success": ends.copy()}
@@ -280,8 +285,9 @@ class TokenVectorEnv(VectorEnv):
     def _begin(self, rows: np.ndarray, prompts: np.ndarray) -> None:
         self._prompt[rows] = prompts
         self._obs_rows[rows] = self._initial_rows[prompts]
-        self._cursor[rows] = prompts * self._stride
-        self._limit[rows] = self._limits[prompts]
+        self._cursor[rows] = prompts
+        if self._limits is not None:
+            self._limit[rows] = self._limits[prompts]
         self._hits[rows] = 0
         self._text_rows[rows] = self._blank
         self._text_cursor[rows] = self._text_start[rows]
