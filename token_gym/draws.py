@@ -15,14 +15,15 @@ import numpy as np
 _GAMMA = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
+_30, _27, _31 = np.uint64(30), np.uint64(27), np.uint64(31)
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
-    x = x ^ (x >> np.uint64(30))  # a new array: the rest works in place
+    x = x ^ (x >> _30)  # a new array: the rest works in place
     x *= _M1
-    x ^= x >> np.uint64(27)
+    x ^= x >> _27
     x *= _M2
-    x ^= x >> np.uint64(31)
+    x ^= x >> _31
     return x
 
 

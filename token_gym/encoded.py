@@ -16,8 +16,8 @@ included) is recoverable from one observation.
 
 Generating a token shifts the observation left by one and writes the token
 last; a batch of observations is shifted as one flat buffer (a single memmove,
-then the last column is overwritten with the new tokens). Completions are also
-kept right-padded, ``(B, C)``, for the verifier.
+then the last column is overwritten with the new tokens). The verifier takes
+completions right-padded, ``(B, C)``, with their lengths.
 """
 
 from __future__ import annotations
@@ -83,7 +83,8 @@ class EncodedTask:
     action_mask: np.ndarray  # (V,) read-only: tokens worth generating
 
     def __post_init__(self) -> None:
-        # The episode of prompt i ends when its completion reaches stop_lengths[i] tokens (or on EOS).
+        # The episode of prompt i ends when its completion reaches stop_lengths[i] tokens (or on EOS):
+        # the cap, or for CombinationLock the answer's length.
         self.stop_lengths = np.full(len(self.prompts), self.max_completion_len, dtype=np.int64)
         if self.answers is None:
             return
@@ -196,26 +197,27 @@ class EncodedTask:
 
     # An answer task's reward depends only on the completion's length and its *hits*: how many
     # positions below both lengths hold the answer's token. Envs count hits as tokens arrive
-    # (`expected`), so a finished episode costs no comparison at all; `verify` counts them in a batch.
-    # Either way `score` turns them into rewards: one rule.
+    # (`expected` in the single env; the vector env reads `expected_cells` with a per-row cursor
+    # `tokens * n + prompt`), so a finished episode costs no comparison at all; `verify` counts them
+    # in a batch. Either way `score` turns them into rewards: one rule. `stop_lengths` says where each
+    # prompt's episode ends, for both envs.
 
-    def expected(self, prompt_index: np.ndarray | int, position: np.ndarray | int) -> np.ndarray:
-        """The answer token at ``position`` (0 to C) of each prompt's answer; -1 past its end."""
-        return self.expected_cells[position * len(self.prompts) + prompt_index]
+    def expected(self, prompt_index: int, position: int) -> int:
+        """The answer token at ``position`` (0 to C) of a prompt's answer; -1 past its end.
 
-    def ends(
-        self, prompt_index: np.ndarray | int, length: np.ndarray | int, token: np.ndarray | int, hit: object = None
-    ) -> np.ndarray:
-        """Whether appending ``token`` as the ``length``-th completion token ends each episode:
-        on EOS, at the prompt's stop length, and (CombinationLock) at a ``hit`` that is False.
-
-        Works on arrays and on plain ints (the single env, where building arrays would cost more
-        than the rule itself).
+        For one episode (the single env); the vector env reads ``expected_cells`` with a cursor.
         """
-        done = (token == self.vocab.eos_id) | (length >= self.stop_lengths[prompt_index])
-        if self.task.stops_on_error:
-            done |= np.logical_not(hit)
-        return done
+        return int(self.expected_table[prompt_index, position])
+
+    def ends(self, prompt_index: int, length: int, token: int, hit: bool | None = None) -> bool:
+        """Whether appending ``token`` as the ``length``-th completion token ends one episode:
+        on EOS, at the prompt's stop length, and (CombinationLock) when the token was not a ``hit``.
+
+        The single env's rule in plain ints; the vector env applies the same ``stop_lengths`` with cursors.
+        """
+        if token == self.vocab.eos_id or length >= self.max_completion_len:
+            return True
+        return self.task.stops_on_error and (not hit or length >= self.stop_lengths[prompt_index])
 
     def score(self, prompt_index: np.ndarray, hits: np.ndarray, length: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Rewards (float64) and successes (bool) of finished answer-task completions.

@@ -194,16 +194,17 @@ class TokenVectorEnv(VectorEnv):
         self._flat[:-1] = self._flat[1:]  # every row shifts left by one (row ends spill, then are overwritten)
         self._obs[:, -1] = actions
         ends = self._cursor >= self._limit
-        ends |= actions == self._eos
+        eos = actions == self._eos
+        ends |= eos
         if self.problem.task.stops_on_error:
             ends |= ~hit
         next_step = self.autoreset_mode is AutoresetMode.NEXT_STEP
         resetting = self._over
         if next_step:
             ends[resetting] = False  # their action only starts the next episode
-        finished = np.flatnonzero(ends)
+        finished = ends.nonzero()[0]
         rewards = np.zeros(self.num_envs, dtype=np.float64)
-        infos: dict[str, Any] = self._finish(finished, actions, rewards, ends) if len(finished) else {}
+        infos: dict[str, Any] = self._finish(finished, eos, rewards, ends) if len(finished) else {}
         if next_step:
             if len(resetting):
                 self._restart(resetting)
@@ -252,7 +253,7 @@ class TokenVectorEnv(VectorEnv):
 
     # -- internals ----------------------------------------------------------
 
-    def _finish(self, rows: np.ndarray, actions: np.ndarray, rewards: np.ndarray, ends: np.ndarray) -> dict[str, Any]:
+    def _finish(self, rows: np.ndarray, eos: np.ndarray, rewards: np.ndarray, ends: np.ndarray) -> dict[str, Any]:
         """Verify finished rows; their ``completion``/``is_success`` infos."""
         prompts = self._prompt[rows]
         length = self._cursor[rows] // self._stride  # tokens generated, the last one included
@@ -261,7 +262,7 @@ class TokenVectorEnv(VectorEnv):
             # The completion is the last `length` tokens of the row: read C from where it starts.
             # Gathered position-major, (C, B), handed on as its (B, C) transpose (see Vocabulary.decode_rows).
             completion = self._flat[self._span + (self._row_end[rows] - length)].T
-        length -= actions[rows] == self._eos
+        length -= eos[rows]
         values, success = self.problem.finish(prompts, self._hits[rows], completion, length)
         rewards[rows] = values
         if self._codes is None:
@@ -270,7 +271,7 @@ class TokenVectorEnv(VectorEnv):
             texts[rows] = decoded
         else:  # copied as opaque rows, then seen as text
             texts = np.zeros(self.num_envs, dtype=self._text_rows.dtype)
-            texts[rows] = self._text_rows[rows]
+            np.copyto(texts, self._text_rows, where=ends)
             texts = texts.view(f"<U{self._text.shape[1]}")
         is_success = np.zeros(self.num_envs, dtype=bool)
         is_success[rows] = success
@@ -284,12 +285,12 @@ class TokenVectorEnv(VectorEnv):
 
     def _begin(self, rows: np.ndarray, prompts: np.ndarray) -> None:
         self._prompt[rows] = prompts
-        self._obs_rows[rows] = self._initial_rows[prompts]
+        np.put(self._obs_rows, rows, self._initial_rows[prompts])
         self._cursor[rows] = prompts
         if self._limits is not None:
             self._limit[rows] = self._limits[prompts]
         self._hits[rows] = 0
-        self._text_rows[rows] = self._blank
+        np.put(self._text_rows, rows, self._blank)
         self._text_cursor[rows] = self._text_start[rows]
 
     def _observations(self) -> np.ndarray:
