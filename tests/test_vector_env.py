@@ -205,3 +205,22 @@ def test_observations_a_caller_keeps_are_never_reused():
     assert len({id(o) for o in fresh}) == 5 and not any(
         np.shares_memory(a, b) for a in fresh for b in fresh if a is not b
     )
+
+
+def test_lockstep_when_prompts_stop_at_different_lengths(monkeypatch):
+    """A lock whose combinations are 1 to 3 tokens long under a cap of 4: rows stop at their own
+    length (no built-in task does this yet; the vector env's per-row limit must still be exact)."""
+    from token_gym.env import TokenEnv
+    from token_gym.tasks import TASKS, Task
+
+    def ragged_lock() -> Task:
+        answers = ["a", "ba", "abb", "b", "aa", "bab"]
+        prompts = [f"lock {i}" for i in range(len(answers))]
+        everyone = np.arange(len(answers))
+        return Task("ragged_lock", prompts, answers, "binary", "ab", 4, everyone, everyone, stops_on_error=True)
+
+    monkeypatch.setitem(TASKS, "ragged_lock", ragged_lock)
+    ours = token_gym.TokenVectorEnv(num_envs=6, task="ragged_lock")
+    assert ours._limits is not None and len(set(ours.problem.stop_lengths.tolist())) == 3
+    theirs = gym.vector.SyncVectorEnv([lambda: TokenEnv(task="ragged_lock")] * 6)
+    assert run_in_lockstep(ours, theirs, 600) > 100
