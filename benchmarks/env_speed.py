@@ -4,7 +4,8 @@
 
 Measures, interleaved so that machine noise hits every contender alike:
 
-* env-steps/s of token_gym's native vector env on Reverse (length 8) vs
+* env-steps/s of token_gym's native vector env on Reverse (length 8), under three
+  action streams (useful tokens, well-formed completions, any token), vs
   gymnasium's CartPoleVectorEnv vs a SyncVectorEnv of the same token env;
 * the cost of one step through ``gym.make``: Reverse-v0 vs CartPole-v1.
 
@@ -53,6 +54,12 @@ def uniform_actions(env: gym.vector.VectorEnv, rows: int) -> np.ndarray:
     return np.random.default_rng(0).choice(useful, size=(rows, env.num_envs))
 
 
+def any_token_actions(env: gym.vector.VectorEnv, rows: int) -> np.ndarray:
+    """Uniformly random tokens of the whole vocabulary, as ``action_space.sample()`` draws them:
+    padding and separator tokens land inside completions, whose text must then skip them."""
+    return np.random.default_rng(0).integers(0, env.single_action_space.n, size=(rows, env.num_envs))
+
+
 def completion_actions(env: gym.vector.VectorEnv, rows: int) -> np.ndarray:
     """Well-formed completions: ``length`` random letters, then EOS, as a trained policy writes them.
 
@@ -72,15 +79,17 @@ def main(repeats: int = 7, num_envs: int = 4096, steps: int = 200, sync_envs: in
     cartpole = CartPoleVectorEnv(num_envs=num_envs)
     sync = gym.make_vec("token_gym/Reverse-v0", num_envs=sync_envs, vectorization_mode="sync", **REVERSE)
     uniform, completions = uniform_actions(ours, 64), completion_actions(ours, 8)
+    any_token = any_token_actions(ours, 64)
     cart_actions = np.random.default_rng(0).integers(0, 2, size=(64, num_envs))
     single = gym.make("token_gym/Reverse-v0", **REVERSE)
     cart_single = gym.make("CartPole-v1")
 
-    names = ("uniform", "completions", "cartpole", "sync", "single", "cart_single")
+    names = ("uniform", "completions", "any_token", "cartpole", "sync", "single", "cart_single")
     runs: dict[str, list[float]] = {k: [] for k in names}
     for _ in range(repeats):
         runs["uniform"].append(vector_steps_per_second(ours, steps, uniform))
         runs["completions"].append(vector_steps_per_second(ours, steps, completions))
+        runs["any_token"].append(vector_steps_per_second(ours, steps, any_token))
         runs["cartpole"].append(vector_steps_per_second(cartpole, steps, cart_actions))
         runs["sync"].append(vector_steps_per_second(sync, max(steps // 4, 20), uniform[:, :sync_envs]))
         runs["single"].append(single_step_seconds(single, 20_000, uniform[:, 0]))
@@ -89,11 +98,15 @@ def main(repeats: int = 7, num_envs: int = 4096, steps: int = 200, sync_envs: in
     print(f"vector env, {num_envs} envs, median of {repeats} (env-steps/s):")
     print(f"  TokenVectorEnv, Reverse-8, uniform useful tokens    {m['uniform']:>14,.0f}")
     print(f"  TokenVectorEnv, Reverse-8, well-formed completions  {m['completions']:>14,.0f}")
+    print(f"  TokenVectorEnv, Reverse-8, any token (specials too) {m['any_token']:>14,.0f}")
     print(f"  gymnasium CartPoleVectorEnv, random actions         {m['cartpole']:>14,.0f}")
     print(f"  SyncVectorEnv of TokenEnv ({sync_envs} envs), uniform      {m['sync']:>14,.0f}")
     print(f"  ratio ours (uniform) / CartPoleVectorEnv            {m['uniform'] / m['cartpole']:>14.2f}   (goal >= 2)")
     print(
         f"  ratio ours (completions) / CartPoleVectorEnv        {m['completions'] / m['cartpole']:>14.2f}   (goal >= 2)"
+    )
+    print(
+        f"  ratio ours (any token) / CartPoleVectorEnv          {m['any_token'] / m['cartpole']:>14.2f}   (goal >= 2)"
     )
     print(f"  ratio ours (uniform) / SyncVectorEnv                {m['uniform'] / m['sync']:>14.1f}   (goal >= 50)")
     print("one env through gym.make, median of per-step means (microseconds/step):")
