@@ -40,30 +40,21 @@ def random_keys(rng: np.random.Generator, count: int) -> np.ndarray:
 STEP = _GAMMA  # what a counter advances by from one episode to the next
 
 
-def counters(keys: np.ndarray, episodes: np.ndarray) -> np.ndarray:
-    """(N,) uint64 counters of episode ``episodes[i]`` under key ``keys[i]``."""
-    return keys + episodes.astype(np.uint64) * STEP
-
-
 def pick(counter: np.ndarray, choices: np.ndarray) -> np.ndarray:
-    """One element of ``choices`` per counter."""
+    """One element of ``choices`` per counter ``key + episode * STEP``."""
     x = _mix(counter)
     x %= np.uint64(len(choices))
     return choices[x]
-
-
-def draw(keys: np.ndarray, episodes: np.ndarray, choices: np.ndarray) -> np.ndarray:
-    """One element of ``choices`` per (key, episode) pair."""
-    return pick(counters(keys, episodes), choices)
 
 
 _MASK = 2**64 - 1
 
 
 def draw_one(key: int, episode: int, choices: np.ndarray) -> int:
-    """``draw`` for one environment in plain integers: the single env's reset, ten times cheaper.
+    """``pick`` for one environment's episode, in plain integers: the single env's reset, ten times
+    cheaper.
 
-    Must equal ``draw`` bit for bit; the vector-vs-single lockstep tests hold them to it.
+    Must equal ``pick`` bit for bit (tests/test_draws.py, and the lockstep tests of the two envs).
     """
     x = (key + episode * int(_GAMMA)) & _MASK
     x = ((x ^ (x >> 30)) * int(_M1)) & _MASK

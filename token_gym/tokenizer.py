@@ -81,7 +81,6 @@ class Vocabulary:
     token_text: tuple[str, ...]
     concatenates: bool
     char_table: np.ndarray | None  # (V,) '<U1' when every token is at most one character
-    silent: np.ndarray  # (V,) bool: ids that decode to no text (the special tokens)
 
     @property
     def size(self) -> int:
@@ -106,10 +105,7 @@ class Vocabulary:
         concatenates = isinstance(tokenizer.decoder, decoders.Fuse)
         single_chars = concatenates and all(len(piece) <= 1 for piece in text)
         char_table = np.array(text, dtype="<U1") if single_chars else None
-        silent = np.array([piece == "" for piece in text], dtype=bool)
-        return cls(
-            tokenizer, ids["pad_token"], ids["sep_token"], ids["eos_token"], text, concatenates, char_table, silent
-        )
+        return cls(tokenizer, ids["pad_token"], ids["sep_token"], ids["eos_token"], text, concatenates, char_table)
 
     def encode(self, text: str, what: str) -> list[int]:
         """Encode ``text`` exactly, or raise naming ``what`` (e.g. "prompt 3")."""
