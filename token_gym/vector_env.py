@@ -99,12 +99,13 @@ class TokenVectorEnv(VectorEnv):
         self._span = np.arange(cap)[:, None]
         # Character vocabularies: each row's completion text is kept as it grows, as code points,
         # (N, C + 1) uint32, which viewed as `<U{C + 1}` are the texts. Silent tokens (specials) write a
-        # NUL and do not advance the row's text cursor, so the next character overwrites it.
+        # NUL and do not advance the row's text cursor, so the next character overwrites it. Other
+        # vocabularies decode finished rows from the observation buffer instead, and keep no text.
         self._codes = None if vocab.char_table is None else vocab.char_table.view(np.uint32)
-        self._text = np.zeros((n, cap + 1), dtype=np.uint32)
+        self._text = np.zeros((n if self._codes is not None else 0, cap + 1), dtype=np.uint32)
         self._text_cells = self._text.reshape(-1)
         self._text_rows = _rows(self._text)
-        self._text_start = np.arange(n) * (cap + 1)
+        self._text_start = np.arange(len(self._text)) * (cap + 1)
         self._text_cursor = self._text_start.copy()
         self._blank = np.zeros(1, dtype=self._text_rows.dtype)[0]
         # Per row: `_cursor` = tokens generated * n + prompt (n prompts), the flat index into the
@@ -290,8 +291,9 @@ class TokenVectorEnv(VectorEnv):
         if self._limits is not None:
             self._limit[rows] = self._limits[prompts]
         self._hits[rows] = 0
-        np.put(self._text_rows, rows, self._blank)
-        self._text_cursor[rows] = self._text_start[rows]
+        if self._codes is not None:
+            np.put(self._text_rows, rows, self._blank)
+            self._text_cursor[rows] = self._text_start[rows]
 
     def _observations(self) -> np.ndarray:
         """A copy of the observations that the caller owns.
