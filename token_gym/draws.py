@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-_GAMMA = np.uint64(0x9E3779B97F4A7C15)
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
-_30, _27, _31 = np.uint64(30), np.uint64(27), np.uint64(31)
+# Constants as 0-d arrays rather than numpy scalars: numpy's ufuncs take those about twice as fast.
+_GAMMA, _M1, _M2 = (np.array(c, dtype=np.uint64) for c in (0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB))
+_30, _27, _31 = (np.array(c, dtype=np.uint64) for c in (30, 27, 31))
 
 
 def _mix(x: np.ndarray) -> np.ndarray:

@@ -85,7 +85,7 @@ class TokenVectorEnv(VectorEnv):
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
 
         n, width, cap = self.num_envs, self.problem.observation_width, self.problem.max_completion_len
-        self._eos = vocab.eos_id
+        self._eos = np.array(vocab.eos_id)  # scalars as 0-d arrays: numpy's ufuncs take those faster
         # Observations are held in the narrowest signed integer type that fits the vocabulary and
         # widened to int64 when copied out; shifting and rewriting rows then moves a quarter of the bytes.
         ids = np.int16 if vocab.size <= np.iinfo(np.int16).max else np.int32
@@ -112,12 +112,12 @@ class TokenVectorEnv(VectorEnv):
         # task's position-major expected-answer table. The episode ends at EOS or when the cursor
         # reaches `_limit`: the stop length * n + prompt, which is one number when every prompt stops
         # at the cap (all tasks but CombinationLock).
-        self._stride = len(self.problem.prompts)
+        self._stride = np.array(len(self.problem.prompts))
         stops = self.problem.stop_lengths
         self._limits = stops * self._stride + np.arange(self._stride) if (stops != cap).any() else None
         self._expected = self.problem.expected_cells if self.problem.answers is not None else None
         self._cursor = np.zeros(n, dtype=np.int64)
-        self._limit = np.zeros(n, dtype=np.int64) if self._limits is not None else cap * self._stride
+        self._limit = np.zeros(n, dtype=np.int64) if self._limits is not None else np.array(cap * self._stride)
         self._hits = np.zeros(n, dtype=np.int64)  # answer positions right so far (answer tasks)
         self._prompt = np.zeros(n, dtype=np.int64)
         self._counter: np.ndarray | None = None  # each row's prompt-draw counter (see draws)
