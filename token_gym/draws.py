@@ -42,7 +42,7 @@ STEP = _GAMMA  # what a counter advances by from one episode to the next
 def pick(counter: np.ndarray, choices: np.ndarray) -> np.ndarray:
     """One element of ``choices`` per counter ``key + episode * STEP``."""
     x = _mix(counter)
-    x %= np.uint64(len(choices))
+    x %= np.array(len(choices), dtype=np.uint64)
     return choices[x]
 
 

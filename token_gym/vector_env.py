@@ -108,6 +108,7 @@ class TokenVectorEnv(VectorEnv):
         self._text_start = np.arange(len(self._text)) * (cap + 1)
         self._text_cursor = self._text_start.copy()
         self._blank = np.zeros(1, dtype=self._text_rows.dtype)[0]
+        self._silent = np.array(0, dtype=np.uint32)  # the code point of tokens that write no text
         # Per row: `_cursor` = tokens generated * n + prompt (n prompts), the flat index into the
         # task's position-major expected-answer table. The episode ends at EOS or when the cursor
         # reaches `_limit`: the stop length * n + prompt, which is one number when every prompt stops
@@ -191,7 +192,7 @@ class TokenVectorEnv(VectorEnv):
         if self._codes is not None:
             codes = self._codes[actions]
             self._text_cells[self._text_cursor] = codes
-            self._text_cursor += codes != 0
+            self._text_cursor += codes != self._silent
         self._flat[:-1] = self._flat[1:]  # every row shifts left by one (row ends spill, then are overwritten)
         self._obs[:, -1] = actions
         ends = self._cursor >= self._limit
