@@ -105,6 +105,7 @@ class TokenVectorEnv(VectorEnv):
         self._text = np.zeros((n if self._codes is not None else 0, cap + 1), dtype=np.uint32)
         self._text_cells = self._text.reshape(-1)
         self._text_rows = _rows(self._text)
+        self._text_dtype = np.dtype(f"<U{cap + 1}")
         self._text_start = np.arange(len(self._text)) * (cap + 1)
         self._text_cursor = self._text_start.copy()
         self._blank = np.zeros(1, dtype=self._text_rows.dtype)[0]
@@ -274,7 +275,7 @@ class TokenVectorEnv(VectorEnv):
         else:  # copied as opaque rows, then seen as text
             texts = np.zeros(self.num_envs, dtype=self._text_rows.dtype)
             np.copyto(texts, self._text_rows, where=ends)
-            texts = texts.view(f"<U{self._text.shape[1]}")
+            texts = texts.view(self._text_dtype)
         is_success = np.zeros(self.num_envs, dtype=bool)
         is_success[rows] = success
         return {"completion": texts, "_completion": ends.copy(), "is_success": is_success, "_is_success": ends.copy()}
