@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from agents.envs import env_source, make_vec, problem_of
+from agents.envs import encoded_task_of, env_source, make_vec
 from agents.logger import ScalarLogger
 from agents.policy import Policy, PolicyConfig, make_policy
 from token_gym import EncodedTask, TokenVectorEnv
@@ -108,7 +108,7 @@ class Agent:
             self.n_envs = env.num_envs
         else:
             self.train_env = make_vec(self.env_id, self.env_kwargs, self.n_envs, "train")
-        self.problem: EncodedTask = problem_of(self.train_env)
+        self.encoded_task: EncodedTask = encoded_task_of(self.train_env)
         self.learning_rate = float(learning_rate)
         self.mask_actions = bool(mask_actions)
         self.policy_kwargs = dict(policy_kwargs or {})
@@ -127,7 +127,7 @@ class Agent:
     # -- the policy ---------------------------------------------------------
 
     def _make_policy(self, policy: nn.Module | Agent | None) -> Policy:
-        vocab = self.problem.vocab
+        vocab = self.encoded_task.vocab
         if isinstance(policy, Agent):
             policy = policy.policy
         if policy is None:
@@ -139,10 +139,10 @@ class Agent:
             config = PolicyConfig(
                 vocab_size=vocab.size,
                 pad_id=vocab.pad_id,
-                max_len=self.problem.observation_width,
+                max_len=self.encoded_task.observation_width,
                 **self.policy_kwargs,
             )
-            mask = torch.from_numpy(self.problem.action_mask.copy()) if self.mask_actions else None
+            mask = torch.from_numpy(self.encoded_task.action_mask.copy()) if self.mask_actions else None
             return make_policy(config, mask)
         config = getattr(policy, "config", None)
         if not isinstance(config, PolicyConfig):
@@ -152,9 +152,9 @@ class Agent:
                 f"policy vocabulary (size {config.vocab_size}, pad {config.pad_id}) does not match the env's "
                 f"(size {vocab.size}, pad {vocab.pad_id})"
             )
-        if config.max_len < self.problem.observation_width:
+        if config.max_len < self.encoded_task.observation_width:
             raise ValueError(
-                f"policy max_len={config.max_len} is shorter than the env's observations ({self.problem.observation_width})"
+                f"policy max_len={config.max_len} is shorter than the env's observations ({self.encoded_task.observation_width})"
             )
         self.policy_kwargs = {k: getattr(config, k) for k in ("n_layer", "n_head", "n_embd", "dropout", "kind")}
         policy.requires_grad_(True)  # this agent trains it (a frozen copy passed in is thawed)
@@ -222,10 +222,10 @@ class Agent:
         """Next token for one observation (W,) or a batch (N, W), read as the env shows it (SB3's signature)."""
         obs = np.asarray(observation)
         single = obs.ndim == 1
-        if obs.ndim not in (1, 2) or obs.shape[-1] != self.problem.observation_width:
+        if obs.ndim not in (1, 2) or obs.shape[-1] != self.encoded_task.observation_width:
             raise ValueError(
-                f"observation must have shape ({self.problem.observation_width},) or (N, "
-                f"{self.problem.observation_width}), got {obs.shape}"
+                f"observation must have shape ({self.encoded_task.observation_width},) or (N, "
+                f"{self.encoded_task.observation_width}), got {obs.shape}"
             )
         self.policy.eval()
         tokens = torch.as_tensor(obs.reshape(-1, obs.shape[-1]), dtype=torch.long)

@@ -49,12 +49,12 @@ def env_source(env: object, env_kwargs: dict[str, Any] | None = None) -> tuple[s
     )
 
 
-def problem_of(env: object) -> token_gym.EncodedTask:
+def encoded_task_of(env: object) -> token_gym.EncodedTask:
     """The :class:`~token_gym.EncodedTask` behind a token_gym env (single or vector)."""
-    problem = getattr(getattr(env, "unwrapped", env), "problem", None)
-    if problem is None:
-        raise TypeError(f"{env!r} is not a token_gym env (it has no .problem)")
-    return problem
+    encoded_task = getattr(getattr(env, "unwrapped", env), "encoded_task", None)
+    if encoded_task is None:
+        raise TypeError(f"{env!r} is not a token_gym env (it has no .encoded_task)")
+    return encoded_task
 
 
 def make_vec(env_id: str | None, kwargs: dict[str, Any], num_envs: int, split: str = "train") -> TokenVectorEnv:

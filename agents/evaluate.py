@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from agents.base import Agent
-from agents.envs import env_source, make_vec, problem_of
+from agents.envs import encoded_task_of, env_source, make_vec
 from agents.rollout import RolloutSampler
 from token_gym import TokenVectorEnv
 
@@ -50,7 +50,7 @@ def _run_predict(model: Any, env: TokenVectorEnv, prompts: np.ndarray, determini
     completions = np.full(n, "", dtype=object)
     # sb3-contrib's MaskablePPO samples unmasked unless told the masks: score the policy as trained
     wants_masks = "action_masks" in inspect.signature(model.predict).parameters
-    for _ in range(env.unwrapped.problem.max_completion_len):
+    for _ in range(env.unwrapped.encoded_task.max_completion_len):
         masks = {"action_masks": env.action_masks()} if wants_masks else {}
         actions, _ = model.predict(obs, deterministic=deterministic, **masks)
         obs, reward, terminated, _, infos = env.step(np.asarray(actions, dtype=np.int64).reshape(n))
@@ -112,8 +112,8 @@ def evaluate(
     if not callable(getattr(agent, "predict", None)):
         raise TypeError(f"agent must have a predict(obs, deterministic=...) method, got {type(agent).__name__}")
     n = samples_per_prompt
-    problem = problem_of(_eval_env(env, split, 1, env_kwargs) if isinstance(env, str) else env)
-    choices = problem.task.split(split)
+    encoded_task = encoded_task_of(_eval_env(env, split, 1, env_kwargs) if isinstance(env, str) else env)
+    choices = encoded_task.task.split(split)
     if n_episodes is None:
         prompts = choices
     else:

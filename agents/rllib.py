@@ -160,7 +160,7 @@ def token_module_spec(env_id: str, env_config: dict[str, Any], **model_config: A
     env = gym.make(rllib_env_id(env_id), **env_config)
     try:
         action_mask = np.asarray(env.unwrapped.action_masks(), dtype=bool).tolist()
-        pad_id = int(env.unwrapped.problem.vocab.pad_id)
+        pad_id = int(env.unwrapped.encoded_task.vocab.pad_id)
     finally:
         env.close()
     return RLModuleSpec(

@@ -113,7 +113,7 @@ class RolloutSampler:
         if env.num_envs % group_size:
             raise ValueError(f"num_envs ({env.num_envs}) must be a multiple of group_size ({group_size})")
         self.env = env
-        self.problem = env.unwrapped.problem
+        self.encoded_task = env.unwrapped.encoded_task
         self.group_size = group_size
         self.seed = seed
         self.logits_hook = logits_hook
@@ -126,7 +126,7 @@ class RolloutSampler:
             self._seeded = True
         n, k = self.env.num_envs, self.group_size
         if prompt_index is None and k > 1:
-            choices = self.problem.task.split(self.env.unwrapped.split)
+            choices = self.encoded_task.task.split(self.env.unwrapped.split)
             prompt_index = np.repeat(self.env.np_random.choice(choices, size=n // k, replace=n // k > len(choices)), k)
         options = None if prompt_index is None else {"prompt_index": np.asarray(prompt_index, dtype=np.int64)}
         obs, infos = self.env.reset(options=options)
@@ -145,7 +145,7 @@ class RolloutSampler:
         was_training = policy.training
         policy.eval()
         obs, prompts, env_seconds = self._reset(prompt_index)
-        n, cap, pad = self.env.num_envs, self.problem.max_completion_len, self.problem.vocab.pad_id
+        n, cap, pad = self.env.num_envs, self.encoded_task.max_completion_len, self.encoded_task.vocab.pad_id
         first = int((obs != pad).argmax(axis=1).min())  # drop columns that are padding in every row
         context = torch.from_numpy(obs[:, first:])
         completion = torch.full((n, cap), pad, dtype=torch.long)

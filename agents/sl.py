@@ -34,8 +34,8 @@ class Demonstrations:
         return len(self.context)
 
 
-def _layout(problem: EncodedTask, prompts: list[list[int]], completions: list[list[int]]) -> Demonstrations:
-    vocab, width, cap = problem.vocab, problem.prompts.shape[1], problem.max_completion_len
+def _layout(encoded_task: EncodedTask, prompts: list[list[int]], completions: list[list[int]]) -> Demonstrations:
+    vocab, width, cap = encoded_task.vocab, encoded_task.prompts.shape[1], encoded_task.max_completion_len
     context = np.full((len(prompts), width + 1), vocab.pad_id, dtype=np.int64)
     completion = np.full((len(prompts), cap), vocab.pad_id, dtype=np.int64)
     mask = np.zeros((len(prompts), cap), dtype=bool)
@@ -47,16 +47,16 @@ def _layout(problem: EncodedTask, prompts: list[list[int]], completions: list[li
     return Demonstrations(torch.from_numpy(context), torch.from_numpy(completion), torch.from_numpy(mask))
 
 
-def oracle_demonstrations(problem: EncodedTask, split: str = "train") -> Demonstrations:
+def oracle_demonstrations(encoded_task: EncodedTask, split: str = "train") -> Demonstrations:
     """The task's own demonstration of every prompt of ``split`` (EOS included when there is room)."""
-    indices = problem.task.split(split)
-    prompts = [[t for t in problem.prompts[i].tolist() if t != problem.vocab.pad_id] for i in indices]
-    return _layout(problem, prompts, [problem.demonstration_tokens(int(i)) for i in indices])
+    indices = encoded_task.task.split(split)
+    prompts = [[t for t in encoded_task.prompts[i].tolist() if t != encoded_task.vocab.pad_id] for i in indices]
+    return _layout(encoded_task, prompts, [encoded_task.demonstration_tokens(int(i)) for i in indices])
 
 
-def jsonl_demonstrations(problem: EncodedTask, path: str | Path) -> Demonstrations:
+def jsonl_demonstrations(encoded_task: EncodedTask, path: str | Path) -> Demonstrations:
     """(prompt, completion) pairs, one JSON object per line: ``{"prompt": "...", "completion": "..."}``."""
-    vocab, width, cap = problem.vocab, problem.prompts.shape[1], problem.max_completion_len
+    vocab, width, cap = encoded_task.vocab, encoded_task.prompts.shape[1], encoded_task.max_completion_len
     prompts, completions = [], []
     for where, record in read_jsonl(path, require_completion=True):
         prompt = vocab.encode(record["prompt"], f"{where} prompt")
@@ -65,24 +65,28 @@ def jsonl_demonstrations(problem: EncodedTask, path: str | Path) -> Demonstratio
             raise ValueError(f"{where}: prompt has {len(prompt)} tokens; this env's prompts hold at most {width}")
         if len(answer) > cap:
             raise ValueError(f"{where}: completion has {len(answer)} tokens; the env's cap is {cap}")
-        bad = [t for t in answer if not problem.action_mask[t]]
+        bad = [t for t in answer if not encoded_task.action_mask[t]]
         if bad:
             raise ValueError(f"{where}: completion uses tokens outside the task's alphabet: {vocab.decode(bad)!r}")
         if len(answer) < cap:
             answer.append(vocab.eos_id)
         prompts.append(prompt)
         completions.append(answer)
-    return _layout(problem, prompts, completions)
+    return _layout(encoded_task, prompts, completions)
 
 
-def corrupt(demos: Demonstrations, problem: EncodedTask, fraction: float, rng: np.random.Generator) -> Demonstrations:
+def corrupt(
+    demos: Demonstrations, encoded_task: EncodedTask, fraction: float, rng: np.random.Generator
+) -> Demonstrations:
     """A copy where ``fraction`` of the demonstrations have one token (EOS excepted) replaced by a wrong one.
 
     The demonstrator is then right on exactly 1 − fraction of the prompts.
     """
-    alphabet = np.flatnonzero(problem.action_mask & (np.arange(problem.vocab.size) != problem.vocab.eos_id))
+    alphabet = np.flatnonzero(
+        encoded_task.action_mask & (np.arange(encoded_task.vocab.size) != encoded_task.vocab.eos_id)
+    )
     completion = demos.completion.clone()
-    content = demos.mask & (completion != problem.vocab.eos_id)
+    content = demos.mask & (completion != encoded_task.vocab.eos_id)
     candidates = np.flatnonzero(content.any(dim=1).numpy())
     chosen = rng.choice(candidates, size=round(fraction * len(candidates)), replace=False)
     for row in chosen:
@@ -143,11 +147,11 @@ class SLAgent(Agent):
         """The demonstrations, read on first use (so a checkpoint loads without its JSONL file)."""
         if self._data is None:
             if self.demonstrations == "oracle":
-                data = oracle_demonstrations(self.problem)
+                data = oracle_demonstrations(self.encoded_task)
             else:
-                data = jsonl_demonstrations(self.problem, self.demonstrations)
+                data = jsonl_demonstrations(self.encoded_task, self.demonstrations)
             if self.corrupt_fraction > 0:
-                data = corrupt(data, self.problem, self.corrupt_fraction, np.random.default_rng(self.seed))
+                data = corrupt(data, self.encoded_task, self.corrupt_fraction, np.random.default_rng(self.seed))
             self._data = data
         return self._data
 

@@ -66,12 +66,14 @@ def completion_actions(env: gym.vector.VectorEnv, rows: int) -> np.ndarray:
 
     Rows are offset so that episodes end on every step, not all at once.
     """
-    problem = env.unwrapped.problem
-    letters = np.flatnonzero(problem.action_mask & (np.arange(problem.vocab.size) != problem.vocab.eos_id))
-    period = problem.max_completion_len + 1  # completion with EOS, then the NextStep reset step
+    encoded_task = env.unwrapped.encoded_task
+    letters = np.flatnonzero(
+        encoded_task.action_mask & (np.arange(encoded_task.vocab.size) != encoded_task.vocab.eos_id)
+    )
+    period = encoded_task.max_completion_len + 1  # completion with EOS, then the NextStep reset step
     actions = np.random.default_rng(0).choice(letters, size=(rows * period, env.num_envs))
     phase = (np.arange(rows * period)[:, None] + np.arange(env.num_envs)) % period
-    actions[phase == problem.max_completion_len - 1] = problem.vocab.eos_id
+    actions[phase == encoded_task.max_completion_len - 1] = encoded_task.vocab.eos_id
     return actions
 
 

@@ -28,10 +28,12 @@ from agents.rollout import RolloutSampler
 
 def setup(length: int, num_envs: int):
     env = gym.make_vec("token_gym/Reverse-v0", num_envs=num_envs, length=length)
-    problem = env.unwrapped.problem
+    encoded_task = env.unwrapped.encoded_task
     torch.manual_seed(0)
-    config = PolicyConfig(vocab_size=problem.vocab.size, pad_id=problem.vocab.pad_id, max_len=problem.observation_width)
-    return env, problem, make_policy(config, torch.from_numpy(problem.action_mask.copy())).eval()
+    config = PolicyConfig(
+        vocab_size=encoded_task.vocab.size, pad_id=encoded_task.vocab.pad_id, max_len=encoded_task.observation_width
+    )
+    return env, encoded_task, make_policy(config, torch.from_numpy(encoded_task.action_mask.copy())).eval()
 
 
 def tokens_per_second(policy, context, max_new: int, cached: bool) -> float:
@@ -48,9 +50,9 @@ def main(repeats: int = 7, num_envs: tuple[int, ...] = (256, 1024), lengths: tup
     print(f"{'prompt len':>10}{'batch':>7}{'cached':>12}{'no cache':>12}{'ratio':>8}")
     for length in lengths:
         for n in num_envs:
-            _, problem, policy = setup(length, n)
-            cap = problem.max_completion_len
-            observations = problem.initial_observations(np.resize(problem.task.train, n))  # (n, P + 1 + C)
+            _, encoded_task, policy = setup(length, n)
+            cap = encoded_task.max_completion_len
+            observations = encoded_task.initial_observations(np.resize(encoded_task.task.train, n))  # (n, P + 1 + C)
             context = torch.from_numpy(observations[:, cap:])  # prompt and separator
             cached, uncached = [], []
             for _ in range(repeats):  # interleaved

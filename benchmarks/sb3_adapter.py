@@ -68,7 +68,7 @@ class SuccessStop(BaseCallback):
         self.threshold, self.eval_seconds, self.reached_at = threshold, 0.0, None
         self.rollout_seconds, self.rollout_started = 0.0, 0.0
         vec = gym.make_vec(ENV_ID, num_envs=1, **TASK)
-        self.prompts = vec.problem.task.split("train")
+        self.prompts = vec.encoded_task.task.split("train")
         self.vec = gym.make_vec(ENV_ID, num_envs=len(self.prompts), autoreset_mode="SameStep", **TASK)
 
     def _on_step(self) -> bool:

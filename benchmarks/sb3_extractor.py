@@ -58,7 +58,7 @@ def worker(config: str, encoder: str, steps: int, seed: int) -> dict:
 
     torch.set_num_threads(1)
     env = make_sb3_vec_env(ENV_ID, 16, seed=seed, **CONFIGS[config])
-    vocab_size, width = env.unwrapped.problem.vocab.size, env.observation_space.shape[0]
+    vocab_size, width = env.unwrapped.encoded_task.vocab.size, env.observation_space.shape[0]
     if encoder == "one-hot":
         env, policy_kwargs = OneHotView(env), {}
     else:

@@ -39,7 +39,7 @@ def main(total_timesteps: int = 30_000, seed: int = 0) -> float:
 
     # One episode on every test prompt, masks passed at prediction time as in training.
     test = make_sb3_vec_env(ENV_ID, n_envs=1, split="test", monitor=False, **TASK)
-    prompts = test.problem.task.split("test")
+    prompts = test.vector_env.prompt_indices()
     test = make_sb3_vec_env(ENV_ID, n_envs=len(prompts), split="test", monitor=False, **TASK)
     test.set_options([{"prompt_index": int(i)} for i in prompts])
     obs, done = test.reset(), np.zeros(len(prompts), dtype=bool)
@@ -51,7 +51,7 @@ def main(total_timesteps: int = 30_000, seed: int = 0) -> float:
         obs, _, dones, infos = test.step(actions)
         for i in np.flatnonzero(dones & ~done):
             success[i] = infos[i]["is_success"]
-            print(f"  {test.problem.task.prompts[prompts[i]]!r} -> {infos[i]['completion']!r}")
+            print(f"  {test.vector_env.prompt(prompts[i])!r} -> {infos[i]['completion']!r}")
         done |= dones
     print(f"MaskablePPO, {total_timesteps} steps: {success.mean():.0%} of test prompts, {masked_tokens} masked tokens")
     return float(success.mean())

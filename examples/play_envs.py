@@ -44,16 +44,15 @@ def main(episodes: int = 200, seed: int = 1) -> list[tuple]:
     rows = []
     for env_id in token_gym.ENV_IDS:
         env = gym.make(env_id, **env_kwargs(env_id))
-        problem = env.unwrapped.problem
         rng = np.random.default_rng(seed)
-        useful = np.flatnonzero(problem.action_mask)
+        useful = np.flatnonzero(env.unwrapped.action_masks())
 
         def random_policy(info, rng=rng, useful=useful):
             while True:
                 yield int(rng.choice(useful))
 
-        def oracle_policy(info, problem=problem):
-            return problem.demonstration_tokens(info["prompt_index"])
+        def oracle_policy(info, env=env):
+            return env.unwrapped.demonstration_tokens(info["prompt_index"])
 
         random_runs = [play(env, random_policy, seed + i) for i in range(episodes)]
         oracle_runs = [play(env, oracle_policy, seed + i) for i in range(episodes)]
@@ -62,7 +61,7 @@ def main(episodes: int = 200, seed: int = 1) -> list[tuple]:
         rows.append(
             (
                 env_id.removeprefix("token_gym/"),
-                problem.vocab.size,
+                env.unwrapped.vocab.size,
                 prompt,
                 random_completion,
                 float(np.mean([r for *_, r in random_runs])),

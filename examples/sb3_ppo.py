@@ -43,7 +43,7 @@ def main(total_timesteps: int = 40_000, seed: int = 0) -> dict[str, float]:
 def show_completions(model: PPO, seed: int, n_envs: int = 4) -> None:
     """One episode per env on test prompts, read back from SB3's infos: prompt -> completion."""
     env = make_sb3_vec_env(ENV_ID, n_envs=n_envs, seed=seed, split="test", monitor=False, **TASK)
-    prompts = env.problem.task.prompts
+    prompts = env.encoded_task.task.prompts
     obs, finished = env.reset(), set()
     while len(finished) < n_envs:
         actions, _ = model.predict(obs, deterministic=True)

@@ -41,7 +41,7 @@ def test_env_can_be_an_id_a_made_env_or_a_vector_env():
     from_vec = ReinforceAgent(vec, group_size=4, policy_kwargs=TINY)
     assert from_env.env_kwargs == KW and from_env.env_id == ENV
     assert from_vec.train_env is vec and from_vec.n_envs == 8
-    assert from_id.problem.vocab.size == from_vec.problem.vocab.size
+    assert from_id.encoded_task.vocab.size == from_vec.encoded_task.vocab.size
     from_env.learn(10)
     from_vec.learn(10)
 
@@ -105,7 +105,7 @@ def test_predict_reads_observations():
     obs, _ = env.reset(seed=0)
     actions, state = agent.predict(obs, deterministic=True)
     assert state is None and actions.shape == (5,) and actions.dtype == np.int64
-    assert agent.problem.action_mask[actions].all()
+    assert agent.encoded_task.action_mask[actions].all()
     single, _ = agent.predict(obs[0], deterministic=True)
     assert isinstance(single, int) and single == actions[0]
     with pytest.raises(ValueError, match="observation must have shape"):
@@ -149,7 +149,7 @@ def test_jsonl_demonstrations(tmp_path):
     path.write_text('{"prompt": "abc", "completion": "cba"}\n\n{"prompt": "dd", "completion": "dd"}\n')
     agent = sl(demonstrations=path)
     data = agent.data
-    vocab = agent.problem.vocab
+    vocab = agent.encoded_task.vocab
     assert len(data) == 2
     assert vocab.decode(data.context[1].tolist()) == "dd" and data.context[1, 0] == vocab.pad_id
     assert data.completion[0].tolist() == [*vocab.encode("cba", "x"), vocab.eos_id]
@@ -180,14 +180,14 @@ def test_missing_demonstrations_file_is_named(tmp_path):
 
 
 def test_corruption_makes_exactly_that_fraction_wrong():
-    problem = sl().problem
-    demos = oracle_demonstrations(problem)
-    bad = corrupt(demos, problem, 0.3, np.random.default_rng(0))
+    encoded_task = sl().encoded_task
+    demos = oracle_demonstrations(encoded_task)
+    bad = corrupt(demos, encoded_task, 0.3, np.random.default_rng(0))
     wrong = (bad.completion != demos.completion).sum(dim=1)
     assert int((wrong > 0).sum()) == round(0.3 * len(demos))
     assert wrong.max() == 1  # one token each
-    assert problem.action_mask[bad.completion[bad.mask]].all()  # still alphabet tokens
-    assert (bad.completion[demos.completion == problem.vocab.eos_id] == problem.vocab.eos_id).all()
+    assert encoded_task.action_mask[bad.completion[bad.mask]].all()  # still alphabet tokens
+    assert (bad.completion[demos.completion == encoded_task.vocab.eos_id] == encoded_task.vocab.eos_id).all()
     agent = sl(corrupt_fraction=0.3)
     assert ((agent.data.completion != demos.completion).sum(dim=1) > 0).sum() == round(0.3 * len(demos))
 

@@ -38,7 +38,7 @@ def test_integer_like_actions_are_accepted():
     for action in (3, np.int64(3), np.int32(3), np.array(3), np.array([3])):
         obs, reward, terminated, _, _ = env.unwrapped.step(action)
         assert obs[-1] == 3 and reward == 0.0 and not terminated
-        assert env.unwrapped.decode(obs)[1] == env.unwrapped.problem.vocab.token_text[3]
+        assert env.unwrapped.decode(obs)[1] == env.unwrapped.encoded_task.vocab.token_text[3]
         env.reset()
 
 
@@ -47,7 +47,7 @@ def test_step_before_reset_and_after_the_end():
     with pytest.raises(ResetNeeded, match="before step"):
         env.step(3)
     env.reset(seed=0)
-    env.step(env.problem.vocab.eos_id)
+    env.step(env.encoded_task.vocab.eos_id)
     with pytest.raises(ResetNeeded, match="episode is over"):
         env.step(3)
 
@@ -99,7 +99,7 @@ def test_malformed_jsonl_names_file_and_line(tmp_path):
 
 def _finish_episode(env):
     env.reset(seed=0)
-    return env.step(env.unwrapped.problem.vocab.eos_id)
+    return env.step(env.unwrapped.encoded_task.vocab.eos_id)
 
 
 def _raises(prompt, completion):

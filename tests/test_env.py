@@ -61,9 +61,9 @@ def play(env, tokens, **reset_kwargs):
 @pytest.mark.parametrize("split", ["train", "test"])
 def test_oracle_demonstrations_succeed_and_only_the_last_step_pays(env_id, split):
     env = make(env_id, split=split)
-    problem = env.unwrapped.problem
-    for index in problem.task.split(split)[:20]:
-        tokens = problem.demonstration_tokens(int(index))
+    encoded_task = env.unwrapped.encoded_task
+    for index in encoded_task.task.split(split)[:20]:
+        tokens = encoded_task.demonstration_tokens(int(index))
         rewards, steps = play(env, tokens, options={"prompt_index": int(index)})
         assert len(rewards) == len(tokens)
         assert rewards[:-1] == [0.0] * (len(tokens) - 1)
@@ -71,7 +71,7 @@ def test_oracle_demonstrations_succeed_and_only_the_last_step_pays(env_id, split
         _, terminated, truncated, info = steps[-1]
         assert terminated and not truncated
         assert info["is_success"] is True
-        assert info["completion"] == problem.task.answers[index]
+        assert info["completion"] == encoded_task.task.answers[index]
         assert all(not s[1] for s in steps[:-1])
 
 
@@ -83,14 +83,14 @@ def test_same_seed_same_prompts_and_different_seeds_differ(env_id):
         return [first] + [env.reset()[1]["prompt_index"] for _ in range(30)]
 
     assert prompts(7) == prompts(7)
-    if len(make(env_id).unwrapped.problem.task.train) > 1:
+    if len(make(env_id).unwrapped.encoded_task.task.train) > 1:
         assert prompts(7) != prompts(8)
 
 
 def test_reset_draws_only_from_its_split():
     for split in ("train", "test"):
         env = make("token_gym/Reverse-v0", split=split)
-        allowed = set(env.unwrapped.problem.task.split(split).tolist())
+        allowed = set(env.unwrapped.encoded_task.task.split(split).tolist())
         env.reset(seed=0)
         assert {env.reset()[1]["prompt_index"] for _ in range(300)} <= allowed
 
@@ -121,23 +121,23 @@ def test_observations_stay_in_the_space_and_rewards_are_terminal(env_id, data):
 def test_state_is_recoverable_from_the_observation_even_with_pad_emitted(tokens):
     env = make("token_gym/Reverse-v0", length=5)
     obs, _ = env.reset(seed=1)
-    prompt_ids = env.unwrapped.problem.vocab.encode(env.unwrapped.prompt_text, "prompt")
+    prompt_ids = env.unwrapped.encoded_task.vocab.encode(env.unwrapped.prompt_text, "prompt")
     generated = []
     for token in tokens:
-        if token == env.unwrapped.problem.vocab.eos_id:
+        if token == env.unwrapped.encoded_task.vocab.eos_id:
             break
         obs, *_ = env.step(token)
         generated.append(token)
-    prompt, completion = env.unwrapped.problem.split_observation(obs)
+    prompt, completion = env.unwrapped.encoded_task.split_observation(obs)
     assert (prompt, completion) == (prompt_ids, generated)
 
 
 def test_partial_reward_counts_positions_and_penalises_length():
     env = make("token_gym/Reverse-v0", length=4, alphabet="abcd", reward="partial")
-    problem = env.unwrapped.problem
-    vocab = problem.vocab
-    index = int(problem.task.train[0])
-    answer = problem.task.answers[index]
+    encoded_task = env.unwrapped.encoded_task
+    vocab = encoded_task.vocab
+    index = int(encoded_task.task.train[0])
+    answer = encoded_task.task.answers[index]
     ids = [vocab.encode(c, "c")[0] for c in answer]
     wrong = next(t for t in ids if t != ids[1]) if len(set(ids)) > 1 else (ids[1] + 1 - 3) % 4 + 3
 
@@ -153,19 +153,21 @@ def test_partial_reward_counts_positions_and_penalises_length():
 
 def test_distractor_pays_a_little_for_the_empty_completion():
     env = make("token_gym/SecretString-v0", reward="distractor", distractor_reward=0.1)
-    eos = env.unwrapped.problem.vocab.eos_id
+    eos = env.unwrapped.encoded_task.vocab.eos_id
     rewards, steps = play(env, [eos], seed=0)
     assert rewards == [0.1] and steps[-1][3]["is_success"] is False
-    secret = env.unwrapped.problem.demonstration_tokens(0)
+    secret = env.unwrapped.encoded_task.demonstration_tokens(0)
     assert play(env, secret)[0][-1] == 1.0
 
 
 def test_combination_lock_ends_at_the_first_wrong_token():
     env = make("token_gym/CombinationLock-v0", length=4, alphabet="abcd")
-    problem = env.unwrapped.problem
-    right = problem.demonstration_tokens(0)
-    assert len(right) == 4 and problem.vocab.eos_id not in right
-    wrong = next(t for t in np.flatnonzero(problem.action_mask) if t != right[1] and t != problem.vocab.eos_id)
+    encoded_task = env.unwrapped.encoded_task
+    right = encoded_task.demonstration_tokens(0)
+    assert len(right) == 4 and encoded_task.vocab.eos_id not in right
+    wrong = next(
+        t for t in np.flatnonzero(encoded_task.action_mask) if t != right[1] and t != encoded_task.vocab.eos_id
+    )
     rewards, steps = play(env, [right[0], int(wrong), right[2], right[3]], seed=0)
     assert rewards == [0.0, 0.0] and steps[-1][1]
     rewards, steps = play(env, right)
@@ -174,25 +176,25 @@ def test_combination_lock_ends_at_the_first_wrong_token():
 
 def test_reaching_the_cap_terminates_and_pays():
     env = make("token_gym/Copy-v0", length=3, max_completion_len=3)
-    problem = env.unwrapped.problem
-    index = int(problem.task.train[0])
-    tokens = problem.demonstration_tokens(index)
-    assert problem.vocab.eos_id not in tokens  # no room for EOS: the cap ends it
+    encoded_task = env.unwrapped.encoded_task
+    index = int(encoded_task.task.train[0])
+    tokens = encoded_task.demonstration_tokens(index)
+    assert encoded_task.vocab.eos_id not in tokens  # no room for EOS: the cap ends it
     rewards, steps = play(env, tokens, options={"prompt_index": index})
     assert rewards[-1] == 1.0 and steps[-1][1]
     other = make("token_gym/Copy-v0", length=3)
-    token = int(np.flatnonzero(other.unwrapped.problem.action_mask)[-1])
+    token = int(np.flatnonzero(other.unwrapped.encoded_task.action_mask)[-1])
     rewards, steps = play(other, [token] * 10, seed=0)
-    assert len(rewards) == other.unwrapped.problem.max_completion_len and steps[-1][1]
+    assert len(rewards) == other.unwrapped.encoded_task.max_completion_len and steps[-1][1]
 
 
 def test_prefix_option_starts_mid_completion():
     env = make("token_gym/Reverse-v0", length=4)
-    problem = env.unwrapped.problem
-    tokens = problem.demonstration_tokens(5)
+    encoded_task = env.unwrapped.encoded_task
+    tokens = encoded_task.demonstration_tokens(5)
     obs, info = env.reset(options={"prompt_index": 5, "prefix": tokens[:2]})
     assert info["prompt_index"] == 5
-    assert env.unwrapped.decode(obs) == (problem.task.prompts[5], problem.task.answers[5][:2])
+    assert env.unwrapped.decode(obs) == (encoded_task.task.prompts[5], encoded_task.task.answers[5][:2])
     rewards = [env.step(t)[1] for t in tokens[2:]]
     assert rewards[-1] == 1.0
 
@@ -218,10 +220,10 @@ def test_bad_reset_options_are_named(options, match):
 
 def test_lock_prefix_must_follow_the_combination():
     env = make("token_gym/CombinationLock-v0", length=3, alphabet="abcd")
-    right = env.unwrapped.problem.demonstration_tokens(0)
+    right = env.unwrapped.encoded_task.demonstration_tokens(0)
     env.reset(options={"prefix": right[:2]})
-    eos = env.unwrapped.problem.vocab.eos_id
-    wrong = next(t for t in np.flatnonzero(env.unwrapped.problem.action_mask) if t not in (right[0], eos))
+    eos = env.unwrapped.encoded_task.vocab.eos_id
+    wrong = next(t for t in np.flatnonzero(env.unwrapped.encoded_task.action_mask) if t not in (right[0], eos))
     with pytest.raises(ValueError, match="departs"):
         env.reset(options={"prefix": [int(wrong)]})
 
@@ -229,7 +231,7 @@ def test_lock_prefix_must_follow_the_combination():
 def test_info_and_action_masks():
     env = make("token_gym/Reverse-v0", length=3, alphabet="abc")
     _, info = env.reset(seed=0)
-    vocab = env.unwrapped.problem.vocab
+    vocab = env.unwrapped.encoded_task.vocab
     mask = env.unwrapped.action_masks()
     allowed = {vocab.token_text[i] for i in np.flatnonzero(mask) if i != vocab.eos_id}
     assert allowed == set("abc") and mask[vocab.eos_id]
@@ -245,7 +247,7 @@ def test_decode_and_render(capsys):
     obs, info = env.reset(seed=0)
     prompt = env.unwrapped.prompt_text
     assert env.unwrapped.decode(obs) == (prompt, "")
-    token = env.unwrapped.problem.demonstration_tokens(info["prompt_index"])[0]
+    token = env.unwrapped.encoded_task.demonstration_tokens(info["prompt_index"])[0]
     obs, *_ = env.step(token)
     assert env.unwrapped.decode(obs) == (prompt, prompt[-1])
     assert env.unwrapped.completion_text == prompt[-1]
@@ -257,17 +259,17 @@ def test_decode_and_render(capsys):
 
 def test_bpe_and_file_tokenizers_work_end_to_end(tmp_path):
     env = make("token_gym/Copy-v0", length=6, alphabet="ab", tokenizer="bpe", bpe_vocab_size=12)
-    problem = env.unwrapped.problem
-    assert any(len(t) > 1 for t in problem.vocab.token_text)
-    index = int(problem.task.train[0])
-    tokens = problem.demonstration_tokens(index)
+    encoded_task = env.unwrapped.encoded_task
+    assert any(len(t) > 1 for t in encoded_task.vocab.token_text)
+    index = int(encoded_task.task.train[0])
+    tokens = encoded_task.demonstration_tokens(index)
     assert len(tokens) <= 7
     rewards, steps = play(env, tokens, options={"prompt_index": index})
-    assert rewards[-1] == 1.0 and steps[-1][3]["completion"] == problem.task.answers[index]
+    assert rewards[-1] == 1.0 and steps[-1][3]["completion"] == encoded_task.task.answers[index]
     path = tmp_path / "tok.json"
-    problem.vocab.tokenizer.save(str(path))
+    encoded_task.vocab.tokenizer.save(str(path))
     from_file = make("token_gym/Copy-v0", length=6, alphabet="ab", tokenizer=str(path))
-    assert from_file.unwrapped.problem.vocab.token_text == problem.vocab.token_text
+    assert from_file.unwrapped.encoded_task.vocab.token_text == encoded_task.vocab.token_text
 
 
 def test_gym_make_with_module_prefix_imports_the_package():
@@ -300,3 +302,24 @@ def test_readme_lists_every_id_with_its_kwargs():
 def test_spec_serialises():
     env = gym.make("token_gym/Reverse-v0", length=3)
     assert gym.envs.registration.EnvSpec.from_json(env.spec.to_json()).kwargs["length"] == 3
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: gym.make("token_gym/Reverse-v0", length=3),
+        lambda: gym.make_vec("token_gym/Reverse-v0", num_envs=2, length=3),
+    ],
+)
+def test_envs_expose_prompts_demonstrations_and_vocabulary(make):
+    env = make().unwrapped
+    train, test = env.prompt_indices(), env.prompt_indices("test")
+    assert len(train) == 800 and len(test) == 200 and not set(train) & set(test)
+    index = int(test[0])
+    prompt = env.prompt(index)
+    assert env.demonstration(index) == prompt[::-1]
+    tokens = env.demonstration_tokens(index)
+    assert tokens[-1] == env.vocab.eos_id
+    assert "".join(env.vocab.token_text[t] for t in tokens) == prompt[::-1]
+    with pytest.raises(ValueError, match="index must be"):
+        env.prompt(1000)

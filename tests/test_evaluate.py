@@ -18,13 +18,13 @@ class Oracle:
     """An SB3-shaped model that reverses the prompt it reads from the observation."""
 
     def __init__(self, env):
-        self.problem = env.unwrapped.problem
+        self.encoded_task = env.unwrapped.encoded_task
 
     def predict(self, obs, state=None, episode_start=None, deterministic=False):
         actions = []
         for row in obs:
-            prompt, completion = self.problem.split_observation(row)
-            answer = [*prompt[::-1], self.problem.vocab.eos_id]
+            prompt, completion = self.encoded_task.split_observation(row)
+            answer = [*prompt[::-1], self.encoded_task.vocab.eos_id]
             actions.append(answer[len(completion)])
         return np.array(actions), None
 
@@ -49,12 +49,12 @@ def test_a_perfect_model_through_observations():
     env = gym.make(ENV, **KW)
     metrics = evaluate(Oracle(env), env, deterministic=True)
     assert metrics["success_rate"] == 1.0 and metrics["mean_reward"] == 1.0 and metrics["pass@1"] == 1.0
-    assert metrics["n_prompts"] == len(env.unwrapped.problem.task.test)
+    assert metrics["n_prompts"] == len(env.unwrapped.encoded_task.task.test)
     assert math.isnan(metrics["mean_token_entropy"])
 
 
 def test_an_empty_completion_earns_nothing():
-    eos = gym.make(ENV, **KW).unwrapped.problem.vocab.eos_id
+    eos = gym.make(ENV, **KW).unwrapped.encoded_task.vocab.eos_id
     metrics = evaluate(Constant(eos), ENV, env_kwargs=KW, samples_per_prompt=3)
     assert metrics["success_rate"] == 0.0 and metrics["mean_reward"] == 0.0 and metrics["pass@3"] == 0.0
     assert metrics["distinct_completions"] == 1.0 and metrics["distinct_fraction"] == pytest.approx(1 / 3)
@@ -87,7 +87,7 @@ def test_sampling_evaluation_reports_pass_at_k_and_diversity():
 def test_train_split_can_be_evaluated():
     env = gym.make(ENV, **KW)
     metrics = evaluate(Oracle(env), env, split="train", deterministic=True)
-    assert metrics["n_prompts"] == len(env.unwrapped.problem.task.train)
+    assert metrics["n_prompts"] == len(env.unwrapped.encoded_task.task.train)
 
 
 def test_evaluate_errors():

@@ -23,14 +23,16 @@ from agents.sl import oracle_demonstrations
 
 
 @pytest.fixture(scope="module")
-def problem():
-    return gym.make("token_gym/Reverse-v0", length=4).unwrapped.problem
+def encoded_task():
+    return gym.make("token_gym/Reverse-v0", length=4).unwrapped.encoded_task
 
 
-def make(problem, seed=0):
+def make(encoded_task, seed=0):
     torch.manual_seed(seed)
-    config = PolicyConfig(vocab_size=problem.vocab.size, pad_id=0, max_len=problem.observation_width, n_embd=32)
-    return make_policy(config, torch.from_numpy(problem.action_mask.copy()))
+    config = PolicyConfig(
+        vocab_size=encoded_task.vocab.size, pad_id=0, max_len=encoded_task.observation_width, n_embd=32
+    )
+    return make_policy(config, torch.from_numpy(encoded_task.action_mask.copy()))
 
 
 def gradients(policy, loss):
@@ -39,10 +41,10 @@ def gradients(policy, loss):
     return [p.grad.clone() for p in policy.parameters()]
 
 
-def test_sl_gradient_equals_reinforce_gradient_with_reward_one_and_no_baseline(problem):
+def test_sl_gradient_equals_reinforce_gradient_with_reward_one_and_no_baseline(encoded_task):
     """The essay's identity: w = 1 on demonstrations is REINFORCE with G = 1, b = 0 on the same tokens."""
-    policy = make(problem)
-    demos = oracle_demonstrations(problem)
+    policy = make(encoded_task)
+    demos = oracle_demonstrations(encoded_task)
     context, completion, mask = demos.context[:32], demos.completion[:32], demos.mask[:32]
 
     sl = policy_loss(policy, context, completion, mask, torch.ones(mask.shape)).loss  # SLAgent's weights
@@ -59,9 +61,9 @@ def test_sl_gradient_equals_reinforce_gradient_with_reward_one_and_no_baseline(p
     assert all(g.abs().sum() > 0 for g in sl_grads[:3])  # not trivially zero
 
 
-def test_token_log_probs_match_sampling_one_token_at_a_time(problem):
-    policy = make(problem).eval()
-    demos = oracle_demonstrations(problem)
+def test_token_log_probs_match_sampling_one_token_at_a_time(encoded_task):
+    policy = make(encoded_task).eval()
+    demos = oracle_demonstrations(encoded_task)
     context, completion = demos.context[:4], demos.completion[:4]
     scored = token_log_probs(completion_logits(policy, context, completion), completion)  # one pass
     logits, cache = policy.start(context, completion.shape[1])
@@ -72,9 +74,9 @@ def test_token_log_probs_match_sampling_one_token_at_a_time(problem):
             logits, cache = policy.step(completion[:, t], cache)
 
 
-def test_tokens_outside_the_mask_do_not_change_the_loss(problem):
-    policy = make(problem)
-    demos = oracle_demonstrations(problem)
+def test_tokens_outside_the_mask_do_not_change_the_loss(encoded_task):
+    policy = make(encoded_task)
+    demos = oracle_demonstrations(encoded_task)
     context, completion, mask = demos.context[:8], demos.completion[:8].clone(), demos.mask[:8].clone()
     mask[:, 3:] = False
     before = policy_loss(policy, context, completion, mask, torch.ones(mask.shape)).loss
@@ -97,9 +99,9 @@ def test_entropy_and_kl_terms():
     assert (token_kl(logits, torch.randn(2, 3, 5)) > 0).all()
 
 
-def test_entropy_bonus_and_kl_penalty_enter_the_loss(problem):
-    policy, reference = make(problem, seed=0), make(problem, seed=1)
-    demos = oracle_demonstrations(problem)
+def test_entropy_bonus_and_kl_penalty_enter_the_loss(encoded_task):
+    policy, reference = make(encoded_task, seed=0), make(encoded_task, seed=1)
+    demos = oracle_demonstrations(encoded_task)
     args = (demos.context[:8], demos.completion[:8], demos.mask[:8], torch.ones(8, demos.mask.shape[1]))
     plain = policy_loss(policy, *args)
     bonus = policy_loss(policy, *args, ent_coef=0.5)
@@ -164,10 +166,10 @@ def test_discounted_returns():
     torch.testing.assert_close(returns(rewards, mask, 1.0), torch.tensor([[1.0, 1.0, 1.0, 0.0]]))
 
 
-def test_leaving_out_zero_weight_rows_keeps_the_gradient(problem):
+def test_leaving_out_zero_weight_rows_keeps_the_gradient(encoded_task):
     """ReinforceAgent skips episodes whose weights are all zero; the gradient must not change."""
-    policy = make(problem)
-    demos = oracle_demonstrations(problem)
+    policy = make(encoded_task)
+    demos = oracle_demonstrations(encoded_task)
     context, completion, mask = demos.context[:16], demos.completion[:16], demos.mask[:16]
     weights = torch.zeros(mask.shape)
     weights[::3] = 0.7
@@ -178,9 +180,9 @@ def test_leaving_out_zero_weight_rows_keeps_the_gradient(problem):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
 
 
-def test_importance_correction_truncates_pi_over_behaviour(problem):
-    policy = make(problem)
-    demos = oracle_demonstrations(problem)
+def test_importance_correction_truncates_pi_over_behaviour(encoded_task):
+    policy = make(encoded_task)
+    demos = oracle_demonstrations(encoded_task)
     context, completion, mask = demos.context[:8], demos.completion[:8], demos.mask[:8]
     weights = torch.ones(mask.shape)
     with torch.no_grad():

@@ -56,11 +56,11 @@ def test_left_padding_does_not_change_logits(kind):
 def test_observation_path_equals_token_path():
     """Reading the env's observation (right-aligned, left-padded) gives the rollout's cached logits."""
     env = gym.make_vec("token_gym/Reverse-v0", num_envs=4, length=4)
-    problem = env.unwrapped.problem
-    policy = small_policy("transformer", vocab=problem.vocab.size, max_len=problem.observation_width)
+    encoded_task = env.unwrapped.encoded_task
+    policy = small_policy("transformer", vocab=encoded_task.vocab.size, max_len=encoded_task.observation_width)
     obs, _ = env.reset(seed=0)
     logits, cache = policy.start(
-        torch.from_numpy(obs[:, -(problem.prompts.shape[1] + 1) :]), problem.max_completion_len
+        torch.from_numpy(obs[:, -(encoded_task.prompts.shape[1] + 1) :]), encoded_task.max_completion_len
     )
     for t in range(3):
         torch.testing.assert_close(policy(torch.from_numpy(obs))[:, -1], logits, atol=1e-5, rtol=0)

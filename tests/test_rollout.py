@@ -15,37 +15,39 @@ KW = {"length": 4, "alphabet": "abcd", "reward": "partial"}
 
 def setup(num_envs=16, group_size=1, seed=0, hook=None, **kw):
     env = gym.make_vec("token_gym/Reverse-v0", num_envs=num_envs, **{**KW, **kw})
-    problem = env.unwrapped.problem
+    encoded_task = env.unwrapped.encoded_task
     torch.manual_seed(0)
-    config = PolicyConfig(vocab_size=problem.vocab.size, pad_id=0, max_len=problem.observation_width, n_embd=32)
-    policy = make_policy(config, torch.from_numpy(problem.action_mask.copy()))
-    return RolloutSampler(env, group_size, seed=seed, logits_hook=hook), policy, problem
+    config = PolicyConfig(
+        vocab_size=encoded_task.vocab.size, pad_id=0, max_len=encoded_task.observation_width, n_embd=32
+    )
+    policy = make_policy(config, torch.from_numpy(encoded_task.action_mask.copy()))
+    return RolloutSampler(env, group_size, seed=seed, logits_hook=hook), policy, encoded_task
 
 
 def test_rewards_and_successes_are_the_verifiers():
-    sampler, policy, problem = setup(num_envs=64)
+    sampler, policy, encoded_task = setup(num_envs=64)
     rollout = sampler.sample(policy, torch.Generator().manual_seed(0))
-    eos = problem.vocab.eos_id
+    eos = encoded_task.vocab.eos_id
     lengths = rollout.lengths.numpy()
-    assert (lengths >= 1).all() and (lengths <= problem.max_completion_len).all()
+    assert (lengths >= 1).all() and (lengths <= encoded_task.max_completion_len).all()
     ends_with_eos = rollout.completion[torch.arange(64), rollout.lengths - 1] == eos
     content = rollout.completion.numpy().copy()
     content[content == eos] = 0
-    expected, success = problem.verify(rollout.prompt_index, content, lengths - ends_with_eos.numpy())
+    expected, success = encoded_task.verify(rollout.prompt_index, content, lengths - ends_with_eos.numpy())
     np.testing.assert_allclose(rollout.episode_return.numpy(), expected, atol=1e-6)
     assert np.array_equal(rollout.success.numpy(), success)
     assert (rollout.rewards[:, :-1][rollout.mask[:, 1:]] == 0).all()  # paid on the last step only
     # episodes end exactly at EOS or at the cap, and nothing is recorded after the end
-    assert ((lengths == problem.max_completion_len) | ends_with_eos.numpy()).all()
-    assert (rollout.completion[~rollout.mask] == problem.vocab.pad_id).all()
+    assert ((lengths == encoded_task.max_completion_len) | ends_with_eos.numpy()).all()
+    assert (rollout.completion[~rollout.mask] == encoded_task.vocab.pad_id).all()
 
 
 def test_context_is_the_prompt_and_separator_of_the_reported_prompt():
-    sampler, policy, problem = setup()
+    sampler, policy, encoded_task = setup()
     rollout = sampler.sample(policy, torch.Generator().manual_seed(0))
-    assert np.array_equal(rollout.context[:, :-1].numpy(), problem.prompts[rollout.prompt_index])
-    assert (rollout.context[:, -1] == problem.vocab.sep_id).all()
-    assert set(rollout.prompt_index) <= set(problem.task.train)
+    assert np.array_equal(rollout.context[:, :-1].numpy(), encoded_task.prompts[rollout.prompt_index])
+    assert (rollout.context[:, -1] == encoded_task.vocab.sep_id).all()
+    assert set(rollout.prompt_index) <= set(encoded_task.task.train)
 
 
 def test_behaviour_log_probs_are_the_policys_without_a_hook():
@@ -75,8 +77,8 @@ def test_a_hook_changes_what_is_sampled():
             logits[:, 2] = MASKED_LOGIT  # EOS id of the char tokenizer
         return logits
 
-    sampler, policy, problem = setup(num_envs=256, hook=no_eos_first)
-    assert problem.vocab.eos_id == 2
+    sampler, policy, encoded_task = setup(num_envs=256, hook=no_eos_first)
+    assert encoded_task.vocab.eos_id == 2
     rollout = sampler.sample(policy, torch.Generator().manual_seed(0))
     assert calls[:2] == [0, 1]
     assert (rollout.lengths >= 2).all()  # no empty completion in 256 samples
@@ -97,7 +99,7 @@ def test_groups_share_a_prompt():
 
 
 def test_given_prompts_are_used_and_grouped():
-    sampler, policy, _problem = setup(num_envs=4)
+    sampler, policy, _encoded_task = setup(num_envs=4)
     prompts = np.array([7, 3, 7, 3])
     rollout = sampler.sample(policy, torch.Generator().manual_seed(0), prompt_index=prompts)
     assert rollout.prompt_index.tolist() == [7, 3, 7, 3]

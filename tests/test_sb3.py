@@ -55,7 +55,7 @@ def success_rate(model, task: tuple, split: str = "train") -> float:
     """Fraction of the split's prompts the deterministic policy answers exactly, each prompt once."""
     env_id, kwargs = task
     vec = gym.make_vec(env_id, num_envs=1, autoreset_mode="SameStep", **kwargs)
-    prompts = vec.problem.task.split(split)
+    prompts = vec.encoded_task.task.split(split)
     vec = gym.make_vec(env_id, num_envs=len(prompts), autoreset_mode="SameStep", **kwargs)
     obs, _ = vec.reset(options={"prompt_index": prompts})
     done = np.zeros(len(prompts), dtype=bool)

@@ -30,7 +30,7 @@ def _observations(n=16, seed=0):
 def test_features_have_the_stated_size_and_depend_on_the_tokens(encoder):
     env, obs = _observations()
     extractor = TokenEmbeddingExtractor(env.single_observation_space, features_dim=24, encoder=encoder)
-    assert extractor.vocab_size == env.problem.vocab.size
+    assert extractor.vocab_size == env.encoded_task.vocab.size
     features = extractor(obs)
     assert features.shape == (16, 24) and features.dtype == torch.float32
     changed = obs.clone()
@@ -41,7 +41,7 @@ def test_features_have_the_stated_size_and_depend_on_the_tokens(encoder):
 @pytest.mark.parametrize("encoder", ["flatten", "attention"])
 def test_padding_positions_contribute_nothing(encoder):
     env, obs = _observations()
-    pad = env.problem.vocab.pad_id
+    pad = env.encoded_task.vocab.pad_id
     masked = TokenEmbeddingExtractor(env.single_observation_space, encoder=encoder, pad_id=pad)
     plain = TokenEmbeddingExtractor(env.single_observation_space, encoder=encoder, pad_id=None)
     plain.load_state_dict(masked.state_dict())
@@ -97,7 +97,7 @@ def test_bad_arguments_name_themselves():
 def test_policy_kwargs_read_the_pad_id_from_any_kind_of_env():
     tokenizer_kwargs = dict(pad_token="<eos>", eos_token="<pad>", **KWARGS)  # pad is no longer id 0
     single = gym.make("token_gym/Reverse-v0", **tokenizer_kwargs)
-    pad = single.unwrapped.problem.vocab.pad_id
+    pad = single.unwrapped.encoded_task.vocab.pad_id
     assert pad != 0
     envs = [
         single,

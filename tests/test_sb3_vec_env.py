@@ -67,7 +67,7 @@ def test_adapter_matches_dummy_vec_env_step_for_step(case):
     ours = make_sb3_vec_env(env_id, n, seed=123, monitor=False, **kwargs)
     theirs = _dummy(env_id, n, **kwargs)
     theirs.seed(123)
-    vocab = ours.problem.vocab
+    vocab = ours.encoded_task.vocab
     _assert_same(ours.reset(), theirs.reset(), "reset obs")
     _assert_same(ours.reset_infos, theirs.reset_infos, "reset_infos")
     rng = np.random.default_rng(0)
@@ -100,7 +100,7 @@ def test_reseeding_and_options_match_dummy_vec_env():
         ours.set_options(options), theirs.set_options(options)
         _assert_same(ours.reset(), theirs.reset(), f"options {options}")
         _assert_same(ours.reset_infos, theirs.reset_infos, f"options {options} reset_infos")
-    prefix = {"prefix": [ours.problem.vocab.eos_id + 1]}
+    prefix = {"prefix": [ours.encoded_task.vocab.eos_id + 1]}
     ours.set_options(prefix), theirs.set_options(prefix)
     _assert_same(ours.reset(), theirs.reset(), "prefix option")
     ours.set_options([{"prompt_index": 1}, {}, {}])
@@ -118,7 +118,7 @@ def test_make_sb3_vec_env_matches_make_vec_env_with_monitor_statistics():
     rng = np.random.default_rng(1)
     finished = 0
     for _ in range(300):
-        actions = _actions(rng, get_action_masks(theirs), ours.problem.vocab.eos_id, ours.problem.vocab.size)
+        actions = _actions(rng, get_action_masks(theirs), ours.encoded_task.vocab.eos_id, ours.encoded_task.vocab.size)
         (o1, r1, d1, i1), (o2, r2, d2, i2) = ours.step(actions), theirs.step(actions)
         (
             np.testing.assert_array_equal(o1, o2),
@@ -138,15 +138,15 @@ def test_action_masks_reach_maskable_ppo_through_the_adapter_and_wrappers():
     assert is_masking_supported(env)
     masks = get_action_masks(env)
     assert masks.shape == (3, env.action_space.n) and masks.dtype == bool
-    np.testing.assert_array_equal(masks, np.stack([env.unwrapped.problem.action_mask] * 3))
+    np.testing.assert_array_equal(masks, np.stack([env.unwrapped.encoded_task.action_mask] * 3))
     assert [m.tolist() for m in env.get_attr("action_masks")[0]()] == masks[0].tolist()
 
 
 def test_get_set_attr_env_is_wrapped_render_and_close():
     env = make_sb3_vec_env("token_gym/Copy-v0", 2, seed=0, monitor=False, render_mode="ansi", length=2, alphabet="abc")
-    assert env.get_attr("action_space") == [gym.spaces.Discrete(env.problem.vocab.size)] * 2
+    assert env.get_attr("action_space") == [gym.spaces.Discrete(env.encoded_task.vocab.size)] * 2
     assert env.get_attr("observation_space", indices=1) == [env.observation_space]
-    assert env.get_attr("split") == ["train", "train"] and env.has_attr("problem") and not env.has_attr("nope")
+    assert env.get_attr("split") == ["train", "train"] and env.has_attr("encoded_task") and not env.has_attr("nope")
     env.set_attr("split", "train")
     with pytest.raises(ValueError, match="every env"):
         env.set_attr("split", "test", indices=[0])

@@ -27,10 +27,10 @@ def test_jsonl_fields_reach_the_reward_function(tmp_path):
         test_fraction=0.0,
         tokenizer="char",
     )
-    problem = env.unwrapped.problem
+    encoded_task = env.unwrapped.encoded_task
     for index in (0, 1):
         env.reset(options={"prompt_index": index})
-        for token in problem.demonstration_tokens(index):
+        for token in encoded_task.demonstration_tokens(index):
             _, reward, terminated, _, info = env.step(token)
         assert terminated and reward == 1.0 and info["is_success"]
         assert info["completion"] == ["4", "7"][index]
@@ -54,7 +54,7 @@ def test_callable_reward_and_success_threshold():
     assert rewards == [0.0, 0.0, 0.0, 1.0]
     env.reset()
     env.step(a)
-    _, reward, terminated, _, info = env.step(env.unwrapped.problem.vocab.eos_id)
+    _, reward, terminated, _, info = env.step(env.unwrapped.encoded_task.vocab.eos_id)
     assert terminated and reward == 0.25 and info["is_success"] is False
 
 
@@ -69,15 +69,15 @@ def test_user_tokenizer_object_and_demonstrations():
         tokenizer=tokenizer,
         test_fraction=0.0,
     )
-    problem = env.unwrapped.problem
-    assert problem.vocab.tokenizer is tokenizer
+    encoded_task = env.unwrapped.encoded_task
+    assert encoded_task.vocab.tokenizer is tokenizer
     env.reset(options={"prompt_index": 0})
-    for token in problem.demonstration_tokens(0):
+    for token in encoded_task.demonstration_tokens(0):
         _, reward, terminated, _, info = env.step(token)
     assert terminated and reward == 1.0 and info["completion"] == "dlrow"
     # no alphabet: every non-special token is allowed, plus EOS
-    mask = problem.action_mask
-    assert mask.sum() == problem.vocab.size - 2
+    mask = encoded_task.action_mask
+    assert mask.sum() == encoded_task.vocab.size - 2
 
 
 def test_vector_env_runs_text_tasks():
@@ -85,6 +85,6 @@ def test_vector_env_runs_text_tasks():
         "token_gym/Text-v0", num_envs=3, prompts=["ab", "ba", "aa"], reward_fn=lambda p, c: float(c == p)
     )
     env.reset(seed=0)
-    eos = env.problem.vocab.eos_id
+    eos = env.encoded_task.vocab.eos_id
     _, rewards, terminated, _, infos = env.step(np.full(3, eos))
     assert terminated.all() and (rewards == 0.0).all() and [str(c) for c in infos["completion"]] == ["", "", ""]

@@ -38,8 +38,8 @@ def run_in_lockstep(ours, theirs, steps: int, seed: int = 11, options: dict | No
     """Step both with the same actions (mostly useful tokens, sometimes any token, specials too),
     assert every output equal; the number of episodes that ended."""
     rng = np.random.default_rng(0)
-    vocab, n = ours.problem.vocab, ours.num_envs
-    useful = np.flatnonzero(ours.problem.action_mask)
+    vocab, n = ours.encoded_task.vocab, ours.num_envs
+    useful = np.flatnonzero(ours.encoded_task.action_mask)
     obs, infos = ours.reset(seed=seed, options=options)
     expected_obs, expected_infos = theirs.reset(seed=seed, options=options)
     assert np.array_equal(obs, expected_obs)
@@ -75,7 +75,7 @@ def test_lockstep_from_a_prefix_with_a_special_token_inside(mode):
     kwargs = {"length": 3, "reward": "partial"}
     ours = gym.make_vec("token_gym/Reverse-v0", num_envs=6, autoreset_mode=mode, **kwargs)
     theirs = gym.vector.SyncVectorEnv([lambda: gym.make("token_gym/Reverse-v0", **kwargs)] * 6, autoreset_mode=mode)
-    vocab = ours.problem.vocab
+    vocab = ours.encoded_task.vocab
     prefix = [vocab.encode("a", "a")[0], vocab.pad_id, vocab.sep_id]
     run_in_lockstep(ours, theirs, 40, options={"prefix": prefix})
     _, infos = ours.reset(seed=0, options={"prefix": prefix[:2]})
@@ -110,28 +110,28 @@ def test_rewards_match_the_single_env_verifier_under_oracle_actions():
     n = 64
     env = gym.make_vec("token_gym/Reverse-v0", num_envs=n, length=4, autoreset_mode="SameStep")
     _, infos = env.reset(seed=0)
-    problem = env.problem
-    plans = [problem.demonstration_tokens(int(i)) for i in infos["prompt_index"]]
+    encoded_task = env.encoded_task
+    plans = [encoded_task.demonstration_tokens(int(i)) for i in infos["prompt_index"]]
     for t in range(5):
         _, rewards, terminated, _, infos = env.step(np.array([plan[t] for plan in plans]))
     assert terminated.all() and (rewards == 1.0).all()
     assert infos["final_info"]["is_success"].all()
     assert [str(c) for c in infos["final_info"]["completion"]] == [
-        problem.task.answers[i] for i in infos["final_info"]["prompt_index"]
+        encoded_task.task.answers[i] for i in infos["final_info"]["prompt_index"]
     ]
 
 
 def test_reset_options_choose_prompts_prefixes_and_rows():
     env = gym.make_vec("token_gym/Reverse-v0", num_envs=4, length=4)
-    problem = env.problem
+    encoded_task = env.encoded_task
     obs, infos = env.reset(seed=0, options={"prompt_index": 7})
     assert (infos["prompt_index"] == 7).all()
-    assert all(pair == (problem.task.prompts[7], "") for pair in env.decode(obs))
-    demo = problem.demonstration_tokens(7)
+    assert all(pair == (encoded_task.task.prompts[7], "") for pair in env.decode(obs))
+    demo = encoded_task.demonstration_tokens(7)
     obs, _ = env.reset(options={"prompt_index": np.array([7, 7, 8, 9]), "prefix": demo[:2]})
-    assert env.decode(obs)[0] == (problem.task.prompts[7], problem.task.answers[7][:2])
+    assert env.decode(obs)[0] == (encoded_task.task.prompts[7], encoded_task.task.answers[7][:2])
     obs, _ = env.reset(options={"prompt_index": 7, "prefix": [demo[:1], demo[:2], [], demo[:3]]})
-    assert [c for _, c in env.decode(obs)] == [problem.task.answers[7][:k] for k in (1, 2, 0, 3)]
+    assert [c for _, c in env.decode(obs)] == [encoded_task.task.answers[7][:k] for k in (1, 2, 0, 3)]
     before = obs.copy()
     obs, infos = env.reset(options={"reset_mask": np.array([False, True, False, False]), "prompt_index": 3})
     assert np.array_equal(obs[[0, 2, 3]], before[[0, 2, 3]])
@@ -221,6 +221,6 @@ def test_lockstep_when_prompts_stop_at_different_lengths(monkeypatch):
 
     monkeypatch.setitem(TASKS, "ragged_lock", ragged_lock)
     ours = token_gym.TokenVectorEnv(num_envs=6, task="ragged_lock")
-    assert ours._limits is not None and len(set(ours.problem.stop_lengths.tolist())) == 3
+    assert ours._limits is not None and len(set(ours.encoded_task.stop_lengths.tolist())) == 3
     theirs = gym.vector.SyncVectorEnv([lambda: TokenEnv(task="ragged_lock")] * 6)
     assert run_in_lockstep(ours, theirs, 600) > 100

@@ -242,8 +242,10 @@ class EncodedTask:
             return self.verify(prompt_index, completion, length)
         return self.score(prompt_index, hits, length)
 
-    def check_prompt_index(self, index: object, rows: int | None = None) -> np.ndarray:
-        """``options["prompt_index"]`` as an int64 array: one index (``rows=None``) or one per row."""
+    def check_prompt_index(
+        self, index: object, rows: int | None = None, name: str = "options['prompt_index']"
+    ) -> np.ndarray:
+        """A prompt index (``rows=None``) or one per row, as int64; errors name ``name``."""
         count = len(self.task.prompts)
         values = np.asarray(index)
         shape = () if rows is None else (rows,)
@@ -251,9 +253,9 @@ class EncodedTask:
             values = np.broadcast_to(values, shape)
         wanted = "an integer" if rows is None else f"an integer or {rows} integers"
         if values.shape != shape or values.dtype.kind not in "iu":
-            raise ValueError(f"options['prompt_index'] must be {wanted} in [0, {count}), got {index!r}")
+            raise ValueError(f"{name} must be {wanted} in [0, {count}), got {index!r}")
         if ((values < 0) | (values >= count)).any():
-            raise ValueError(f"options['prompt_index'] must be {wanted} in [0, {count}), got {index!r}")
+            raise ValueError(f"{name} must be {wanted} in [0, {count}), got {index!r}")
         return values.astype(np.int64)
 
     def verify(

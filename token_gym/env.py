@@ -11,6 +11,7 @@ from gymnasium.error import ResetNeeded
 
 from token_gym import draws
 from token_gym.encoded import EncodedTask
+from token_gym.tokenizer import Vocabulary
 
 
 class RenderModeError(ValueError, TypeError):
@@ -27,7 +28,43 @@ def check_render_mode(render_mode: str | None, allowed: list[str]) -> str | None
     return render_mode
 
 
-class TokenEnv(gym.Env):
+class TaskView:
+    """What callers need of the task behind an env, the same on the single and the vector env.
+
+    The env holds its task in token ids as ``encoded_task`` (an :class:`~token_gym.encoded.EncodedTask`);
+    these read it without reaching inside: prompt indices are those of ``info["prompt_index"]`` and
+    ``reset(options={"prompt_index": i})``.
+    """
+
+    encoded_task: EncodedTask
+    split: str
+
+    @property
+    def vocab(self) -> Vocabulary:
+        """The tokenizer with its special ids; ``vocab.token_text[i]`` is the text of token ``i``."""
+        return self.encoded_task.vocab
+
+    def prompt_indices(self, split: str | None = None) -> np.ndarray:
+        """Indices of the prompts of ``split`` ("train" or "test"; default: the split this env draws from)."""
+        return self.encoded_task.task.split(self.split if split is None else split)
+
+    def prompt(self, index: int) -> str:
+        """The text of prompt ``index``."""
+        return self.encoded_task.task.prompts[self._index(index)]
+
+    def demonstration(self, index: int) -> str:
+        """The oracle's completion of prompt ``index`` as text (without EOS)."""
+        return self.encoded_task.task.demonstration(self._index(index))
+
+    def demonstration_tokens(self, index: int) -> list[int]:
+        """The oracle's completion of prompt ``index`` as the actions that produce it, EOS included."""
+        return self.encoded_task.demonstration_tokens(self._index(index))
+
+    def _index(self, index: object) -> int:
+        return int(self.encoded_task.check_prompt_index(index, name="index"))
+
+
+class TokenEnv(TaskView, gym.Env):
     """Generate a completion to a prompt, one token per step; a verifier pays at the end.
 
     ## Description
@@ -83,17 +120,17 @@ class TokenEnv(gym.Env):
 
     def __init__(self, task: str = "reverse", split: str = "train", render_mode: str | None = None, **kwargs: Any):
         where = f"token_gym task {task!r}"
-        self.problem = EncodedTask.build(task, kwargs, where)
+        self.encoded_task = EncodedTask.build(task, kwargs, where)
         self.split = split
-        self._choices = self.problem.task.split(split)
+        self._choices = self.encoded_task.task.split(split)
         if len(self._choices) == 0:
             raise ValueError(f"split {split!r} of {where} has no prompts (test_fraction=0?)")
         self.render_mode = check_render_mode(render_mode, self.metadata["render_modes"])
-        vocab = self.problem.vocab
+        vocab = self.encoded_task.vocab
         self.action_space = spaces.Discrete(vocab.size)
-        self.observation_space = spaces.Box(0, vocab.size - 1, (self.problem.observation_width,), np.int64)
-        self._obs = self.problem.initial_observations(np.zeros(1, dtype=np.int64))[0]  # (L,)
-        self._completion = np.full((1, self.problem.max_completion_len), vocab.pad_id, dtype=np.int64)
+        self.observation_space = spaces.Box(0, vocab.size - 1, (self.encoded_task.observation_width,), np.int64)
+        self._obs = self.encoded_task.initial_observations(np.zeros(1, dtype=np.int64))[0]  # (L,)
+        self._completion = np.full((1, self.encoded_task.max_completion_len), vocab.pad_id, dtype=np.int64)
         self._length = 0
         self._hits = 0  # answer positions right so far (answer tasks)
         self._prompt = -1
@@ -116,13 +153,13 @@ class TokenEnv(gym.Env):
         elif key is None:
             key, episode = int(draws.random_keys(self.np_random, 1)[0]), 0
         if "prompt_index" in options:
-            prompt = int(self.problem.check_prompt_index(options["prompt_index"]))
+            prompt = int(self.encoded_task.check_prompt_index(options["prompt_index"]))
         else:
             prompt = draws.draw_one(key, episode, self._choices)
-        prefix = self.problem.check_prefix(options["prefix"], prompt) if "prefix" in options else []
+        prefix = self.encoded_task.check_prefix(options["prefix"], prompt) if "prefix" in options else []
         self._key, self._episode, self._prompt = key, episode, prompt
-        self._obs = self.problem.initial_observations(np.array([prompt]))[0]  # a fresh copy
-        self._completion[:] = self.problem.vocab.pad_id
+        self._obs = self.encoded_task.initial_observations(np.array([prompt]))[0]  # a fresh copy
+        self._completion[:] = self.encoded_task.vocab.pad_id
         self._length = self._hits = 0
         for token in prefix:
             self._append(token)
@@ -136,17 +173,20 @@ class TokenEnv(gym.Env):
             raise ResetNeeded("call reset() before step()")
         if self._over:
             raise ResetNeeded("the episode is over (terminated); call reset() before step()")
-        token = self.problem.check_token(action)
+        token = self.encoded_task.check_token(action)
         hit = self._append(token)
-        terminated = bool(self.problem.ends(self._prompt, self._length, token, hit))
+        terminated = bool(self.encoded_task.ends(self._prompt, self._length, token, hit))
         reward = 0.0
         info = self._info()
         if terminated:
             self._over = True
-            prompt, length = np.array([self._prompt]), np.array([self._length - (token == self.problem.vocab.eos_id)])
-            rewards, success = self.problem.finish(prompt, np.array([self._hits]), self._completion, length)
+            prompt, length = (
+                np.array([self._prompt]),
+                np.array([self._length - (token == self.encoded_task.vocab.eos_id)]),
+            )
+            rewards, success = self.encoded_task.finish(prompt, np.array([self._hits]), self._completion, length)
             reward = float(rewards[0])
-            info["completion"] = self.problem.vocab.decode(self._completion[0, : length[0]])
+            info["completion"] = self.encoded_task.vocab.decode(self._completion[0, : length[0]])
             info["is_success"] = bool(success[0])
         if self.render_mode == "human":
             self.render()
@@ -154,18 +194,18 @@ class TokenEnv(gym.Env):
 
     def action_masks(self) -> np.ndarray:
         """Tokens worth generating (the task's alphabet and EOS), for MaskablePPO."""
-        return self.problem.action_mask.copy()
+        return self.encoded_task.action_mask.copy()
 
     # -- text ---------------------------------------------------------------
 
     def decode(self, obs: np.ndarray | None = None) -> tuple[str, str]:
         """(prompt, completion) as text, of ``obs`` or of the current state."""
-        prompt, completion = self.problem.split_observation(self._observation() if obs is None else obs)
-        return self.problem.vocab.decode(prompt), self.problem.vocab.decode(completion)
+        prompt, completion = self.encoded_task.split_observation(self._observation() if obs is None else obs)
+        return self.encoded_task.vocab.decode(prompt), self.encoded_task.vocab.decode(completion)
 
     @property
     def prompt_text(self) -> str:
-        return self.problem.task.prompts[self._prompt] if self._started else ""
+        return self.encoded_task.task.prompts[self._prompt] if self._started else ""
 
     @property
     def completion_text(self) -> str:
@@ -190,8 +230,8 @@ class TokenEnv(gym.Env):
     def _append(self, token: int) -> bool | None:
         """Append ``token``; whether it was the answer's token there (None for tasks without answers)."""
         hit = None
-        if self.problem.answers is not None:
-            hit = token == self.problem.expected(self._prompt, self._length)
+        if self.encoded_task.answers is not None:
+            hit = token == self.encoded_task.expected(self._prompt, self._length)
             self._hits += int(hit)
         self._obs[:-1] = self._obs[1:]
         self._obs[-1] = token
@@ -200,4 +240,4 @@ class TokenEnv(gym.Env):
         return hit
 
     def _info(self) -> dict[str, Any]:
-        return {"prompt_index": self._prompt, "action_mask": self.problem.action_mask.copy()}
+        return {"prompt_index": self._prompt, "action_mask": self.encoded_task.action_mask.copy()}

@@ -14,10 +14,10 @@ from gymnasium.vector.utils import batch_space
 
 from token_gym import draws
 from token_gym.encoded import EncodedTask
-from token_gym.env import check_render_mode
+from token_gym.env import TaskView, check_render_mode
 
 
-class TokenVectorEnv(VectorEnv):
+class TokenVectorEnv(TaskView, VectorEnv):
     """The :class:`~token_gym.env.TokenEnv` MDP for ``num_envs`` episodes at once.
 
     It is what ``gym.make_vec(id, num_envs=N)`` returns. Row ``i`` behaves
@@ -69,22 +69,22 @@ class TokenVectorEnv(VectorEnv):
         if mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
             raise ValueError(f"autoreset_mode must be 'NextStep' or 'SameStep', got {autoreset_mode!r}")
         check_render_mode(render_mode, self.metadata["render_modes"])
-        self.problem = EncodedTask.build(task, kwargs, f"token_gym task {task!r}")
+        self.encoded_task = EncodedTask.build(task, kwargs, f"token_gym task {task!r}")
         self.split = split
-        self._choices = self.problem.task.split(split)
+        self._choices = self.encoded_task.task.split(split)
         if len(self._choices) == 0:
             raise ValueError(f"split {split!r} of token_gym task {task!r} has no prompts (test_fraction=0?)")
         self.num_envs = int(num_envs)
         self.render_mode = render_mode
         self.metadata = {**type(self).metadata, "autoreset_mode": mode}
         self.autoreset_mode = mode
-        vocab = self.problem.vocab
+        vocab = self.encoded_task.vocab
         self.single_action_space = spaces.Discrete(vocab.size)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
-        self.single_observation_space = spaces.Box(0, vocab.size - 1, (self.problem.observation_width,), np.int64)
+        self.single_observation_space = spaces.Box(0, vocab.size - 1, (self.encoded_task.observation_width,), np.int64)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
 
-        n, width, cap = self.num_envs, self.problem.observation_width, self.problem.max_completion_len
+        n, width, cap = self.num_envs, self.encoded_task.observation_width, self.encoded_task.max_completion_len
         self._eos = np.array(vocab.eos_id)  # scalars as 0-d arrays: numpy's ufuncs take those faster
         # Observations are held in the narrowest signed integer type that fits the vocabulary and
         # widened to int64 when copied out; shifting and rewriting rows then moves a quarter of the bytes.
@@ -94,7 +94,7 @@ class TokenVectorEnv(VectorEnv):
         self._flat = np.full(n * width + cap, vocab.pad_id, dtype=ids)
         self._obs = self._flat[: n * width].reshape(n, width)  # (N, L)
         self._obs_rows = _rows(self._obs)  # the same memory, one element per row
-        self._initial_rows = _rows(self.problem.initial_table.astype(ids))
+        self._initial_rows = _rows(self.encoded_task.initial_table.astype(ids))
         self._row_end = np.arange(1, n + 1) * width  # flat index just past each row
         self._span = np.arange(cap)[:, None]
         # Character vocabularies: each row's completion text is kept as it grows, as code points,
@@ -114,10 +114,10 @@ class TokenVectorEnv(VectorEnv):
         # task's position-major expected-answer table. The episode ends at EOS or when the cursor
         # reaches `_limit`: the stop length * n + prompt, which is one number when every prompt stops
         # at the cap (all tasks but CombinationLock).
-        self._stride = np.array(len(self.problem.prompts))
-        stops = self.problem.stop_lengths
+        self._stride = np.array(len(self.encoded_task.prompts))
+        stops = self.encoded_task.stop_lengths
         self._limits = stops * self._stride + np.arange(self._stride) if (stops != cap).any() else None
-        self._expected = self.problem.expected_cells if self.problem.answers is not None else None
+        self._expected = self.encoded_task.expected_cells if self.encoded_task.answers is not None else None
         self._cursor = np.zeros(n, dtype=np.int64)
         self._limit = np.zeros(n, dtype=np.int64) if self._limits is not None else np.array(cap * self._stride)
         self._hits = np.zeros(n, dtype=np.int64)  # answer positions right so far (answer tasks)
@@ -127,7 +127,7 @@ class TokenVectorEnv(VectorEnv):
         self._started = False
         self._returned: list[np.ndarray] = []  # observations handed out, reused once unreferenced
         self._all = np.ones(n, dtype=bool)
-        self._masks = np.broadcast_to(self.problem.action_mask, (n, vocab.size))
+        self._masks = np.broadcast_to(self.encoded_task.action_mask, (n, vocab.size))
 
     # -- the MDP ------------------------------------------------------------
 
@@ -149,7 +149,7 @@ class TokenVectorEnv(VectorEnv):
             counter[seeded] = draws.keys_from_seeds(np.array([seeds[row] for row in seeded]))
         rows = np.flatnonzero(mask)
         if "prompt_index" in options:
-            prompts = self.problem.check_prompt_index(options["prompt_index"], self.num_envs)[rows]
+            prompts = self.encoded_task.check_prompt_index(options["prompt_index"], self.num_envs)[rows]
         else:
             prompts = draws.pick(counter[rows], self._choices)
         prefixes = self._check_prefixes(options.get("prefix"), rows, prompts)
@@ -167,7 +167,7 @@ class TokenVectorEnv(VectorEnv):
                 self._text[group, : len(text)] = text
                 self._text_cursor[group] += len(text)
             if self._expected is not None:
-                expected = self.problem.expected_table[self._prompt[group], :k]
+                expected = self.encoded_task.expected_table[self._prompt[group], :k]
                 self._hits[group] = (expected == np.array(prefix)).sum(axis=1)
         self._over = self._over[~mask[self._over]]
         self._started = True
@@ -199,7 +199,7 @@ class TokenVectorEnv(VectorEnv):
         ends = self._cursor >= self._limit
         eos = actions == self._eos
         ends |= eos
-        if self.problem.task.stops_on_error:
+        if self.encoded_task.task.stops_on_error:
             ends |= ~hit
         next_step = self.autoreset_mode is AutoresetMode.NEXT_STEP
         resetting = self._over
@@ -241,9 +241,9 @@ class TokenVectorEnv(VectorEnv):
 
     def decode(self, obs: np.ndarray | None = None) -> list[tuple[str, str]]:
         """(prompt, completion) text of every row of ``obs`` or of the current state."""
-        vocab = self.problem.vocab
+        vocab = self.encoded_task.vocab
         rows = self._observations() if obs is None else np.asarray(obs)
-        return [tuple(vocab.decode(part) for part in self.problem.split_observation(row)) for row in rows]
+        return [tuple(vocab.decode(part) for part in self.encoded_task.split_observation(row)) for row in rows]
 
     def render(self) -> str | None:
         if self.render_mode is None:
@@ -261,15 +261,15 @@ class TokenVectorEnv(VectorEnv):
         prompts = self._prompt[rows]
         length = self._cursor[rows] // self._stride  # tokens generated, the last one included
         completion = None
-        if self.problem.answers is None or self._codes is None:
+        if self.encoded_task.answers is None or self._codes is None:
             # The completion is the last `length` tokens of the row: read C from where it starts.
             # Gathered position-major, (C, B), handed on as its (B, C) transpose (see Vocabulary.decode_rows).
             completion = self._flat[self._span + (self._row_end[rows] - length)].T
         length -= eos[rows]
-        values, success = self.problem.finish(prompts, self._hits[rows], completion, length)
+        values, success = self.encoded_task.finish(prompts, self._hits[rows], completion, length)
         rewards[rows] = values
         if self._codes is None:
-            decoded = self.problem.decode_completions(completion, length)
+            decoded = self.encoded_task.decode_completions(completion, length)
             texts = np.zeros(self.num_envs, dtype=decoded.dtype)  # "" where no episode finished
             texts[rows] = decoded
         else:  # copied as opaque rows, then seen as text
@@ -365,7 +365,7 @@ class TokenVectorEnv(VectorEnv):
             chosen = [prefix] * len(rows)
         groups: dict[tuple[int, ...], list[int]] = {}
         for row, p, prompt in zip(rows, chosen, prompts, strict=True):
-            groups.setdefault(tuple(self.problem.check_prefix(p, int(prompt))), []).append(int(row))
+            groups.setdefault(tuple(self.encoded_task.check_prefix(p, int(prompt))), []).append(int(row))
         return [(list(p), np.array(r)) for p, r in groups.items()]
 
     def _check_actions(self, actions: object) -> np.ndarray:
@@ -375,10 +375,10 @@ class TokenVectorEnv(VectorEnv):
         if values.dtype.kind not in "iu":
             raise TypeError(f"actions must be integer token ids, got an array of {values.dtype}")
         values = values.astype(np.int64, copy=False)
-        if values.view(np.uint64).max() >= self.problem.vocab.size:  # negatives wrap to huge values
-            row = int(np.flatnonzero((values < 0) | (values >= self.problem.vocab.size))[0])
+        if values.view(np.uint64).max() >= self.encoded_task.vocab.size:  # negatives wrap to huge values
+            row = int(np.flatnonzero((values < 0) | (values >= self.encoded_task.vocab.size))[0])
             raise ValueError(
-                f"action {int(values[row])} of env {row} is outside the vocabulary [0, {self.problem.vocab.size})"
+                f"action {int(values[row])} of env {row} is outside the vocabulary [0, {self.encoded_task.vocab.size})"
             )
         return values
 

@@ -107,9 +107,9 @@ def token_policy_kwargs(env: Any, **extractor_kwargs: Any) -> dict[str, Any]:
 
 
 def _pad_id(env: Any) -> int:
-    problem = getattr(getattr(env, "unwrapped", env), "problem", None)
-    if problem is None and hasattr(env, "get_attr"):  # an SB3 VecEnv
-        problem = env.get_attr("problem", indices=[0])[0]
-    if problem is None:
-        raise TypeError(f"token_policy_kwargs needs a token_gym env (with .problem), got {type(env).__name__}")
-    return int(problem.vocab.pad_id)
+    encoded_task = getattr(getattr(env, "unwrapped", env), "encoded_task", None)
+    if encoded_task is None and hasattr(env, "get_attr"):  # an SB3 VecEnv
+        encoded_task = env.get_attr("encoded_task", indices=[0])[0]
+    if encoded_task is None:
+        raise TypeError(f"token_policy_kwargs needs a token_gym env (with .encoded_task), got {type(env).__name__}")
+    return int(encoded_task.vocab.pad_id)

@@ -67,9 +67,9 @@ class TokenSB3VecEnv(VecEnv):
         super().__init__(vector_env.num_envs, vector_env.single_observation_space, vector_env.single_action_space)
 
     @property
-    def problem(self) -> EncodedTask:
+    def encoded_task(self) -> EncodedTask:
         """The :class:`~token_gym.encoded.EncodedTask` every env shares (vocabulary, prompts, verifier)."""
-        return self.vector_env.problem
+        return self.vector_env.encoded_task
 
     # -- the VecEnv API -------------------------------------------------------
 
@@ -174,7 +174,7 @@ class TokenSB3VecEnv(VecEnv):
                 present = present if rows is None else present[rows]
                 present = None if present.all() else present
             if key == "action_mask":  # one read-only task mask: no copy per env per step
-                column = [self.vector_env.problem.action_mask] * count
+                column = [self.vector_env.encoded_task.action_mask] * count
             else:
                 picked = values if rows is None else values[rows]
                 column = picked.tolist() if picked.ndim == 1 else list(picked)  # tolist: Python scalars

@@ -1,7 +1,7 @@
 """What every task is: fixed prompts, a split, a verifier's rule and an oracle.
 
 A task is plain data at the level of text. It knows nothing about gymnasium
-or tokenizers: :mod:`token_gym.problem` turns it into token ids once, and
+or tokenizers: :mod:`token_gym.encoded` turns it into token ids once, and
 both environments read from that.
 """
 
