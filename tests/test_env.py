@@ -307,8 +307,8 @@ def test_spec_serialises():
 @pytest.mark.parametrize(
     "make",
     [
-        lambda: gym.make("token_gym/Reverse-v0", length=3),
-        lambda: gym.make_vec("token_gym/Reverse-v0", num_envs=2, length=3),
+        lambda: gym.make("token_gym/Reverse-v0", length=4),
+        lambda: gym.make_vec("token_gym/Reverse-v0", num_envs=2, length=4),
     ],
 )
 def test_envs_expose_prompts_demonstrations_and_vocabulary(make):
