@@ -56,7 +56,6 @@ def weighted_log_likelihood(
 @dataclass
 class LossTerms:
     loss: Tensor  # what the optimizer minimises
-    likelihood: Tensor  # the weighted log-likelihood term
     entropy: Tensor  # mean entropy per emitted token (for logging)
     kl: Tensor  # mean KL to the reference per emitted token (0 without a reference)
 
@@ -96,4 +95,4 @@ def policy_loss(
         kl = token_kl(logits, reference_logits) * mask  # (B, C)
         loss = loss + kl_coef * kl.sum() / B
     tokens = mask.sum().clamp(min=1)
-    return LossTerms(loss, likelihood.detach(), entropy.sum().detach() / tokens, kl.sum().detach() / tokens)
+    return LossTerms(loss, entropy.sum().detach() / tokens, kl.sum().detach() / tokens)

@@ -33,9 +33,8 @@ from ray.tune.registry import register_env
 from torch import nn
 
 import token_gym
+from agents.policy import MASKED_LOGIT
 from agents.sb3.extractor import TokenEmbeddingExtractor
-
-MASKED_LOGIT = -1e9  # finite: exp() is exactly 0 in float32, and 0 * logit stays 0 (no NaN in entropy/KL)
 
 
 def _check_next_step(autoreset_mode: Any) -> None:

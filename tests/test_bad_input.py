@@ -53,7 +53,7 @@ def test_step_before_reset_and_after_the_end():
 
 
 def test_unknown_kwarg_is_named_with_the_valid_ones():
-    with pytest.raises(TypeError, match=r"unknown keyword argument\(s\) \['lenght'\]; valid: .*'length'"):
+    with pytest.raises(TypeError, match=r"got an unexpected keyword argument 'lenght'; valid: .*'length'"):
         gym.make("token_gym/Reverse-v0", lenght=3)
 
 

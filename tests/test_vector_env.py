@@ -6,7 +6,7 @@ import pytest
 from gymnasium.error import ResetNeeded
 
 import token_gym
-from tests.helpers import SMALL_KWARGS, echo_reward
+from tests.helpers import SMALL_KWARGS
 
 CASES = [
     ("token_gym/Reverse-v0", {"length": 3, "reward": "partial"}),
@@ -96,7 +96,7 @@ def test_lockstep_with_a_vocabulary_too_large_for_int16():
     top = characters[-3:]  # prompts made of the largest ids
     kwargs = {
         "prompts": [top, top[::-1], top[:2]],
-        "reward_fn": echo_reward,
+        "reward_fn": "token_gym.tasks.rewards:repeats_prompt",
         "max_completion_len": 3,
         "tokenizer": Tokenizer.from_str(tokenizer.to_str()),
     }
@@ -211,7 +211,7 @@ def test_lockstep_when_prompts_stop_at_different_lengths(monkeypatch):
     """A lock whose combinations are 1 to 3 tokens long under a cap of 4: rows stop at their own
     length (no built-in task does this yet; the vector env's per-row limit must still be exact)."""
     from token_gym.env import TokenEnv
-    from token_gym.tasks import TASKS, Task
+    from token_gym.tasks import TASKS, Task, TaskFamily
 
     def ragged_lock() -> Task:
         answers = ["a", "ba", "abb", "b", "aa", "bab"]
@@ -219,7 +219,7 @@ def test_lockstep_when_prompts_stop_at_different_lengths(monkeypatch):
         everyone = np.arange(len(answers))
         return Task("ragged_lock", prompts, answers, "binary", "ab", 4, everyone, everyone, stops_on_error=True)
 
-    monkeypatch.setitem(TASKS, "ragged_lock", ragged_lock)
+    monkeypatch.setitem(TASKS, "ragged_lock", TaskFamily(ragged_lock))
     ours = token_gym.TokenVectorEnv(num_envs=6, task="ragged_lock")
     assert ours._limits is not None and len(set(ours.encoded_task.stop_lengths.tolist())) == 3
     theirs = gym.vector.SyncVectorEnv([lambda: TokenEnv(task="ragged_lock")] * 6)

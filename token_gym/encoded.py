@@ -22,7 +22,6 @@ completions right-padded, ``(B, C)``, with their lengths.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -32,16 +31,20 @@ from typing import Any
 import numpy as np
 from tokenizers import Tokenizer
 
+from token_gym.checks import integer
 from token_gym.tasks import TASKS, Task
-from token_gym.tokenizer import EOS, PAD, SEP, Vocabulary, bpe_tokenizer, char_tokenizer, load_tokenizer
+from token_gym.tokenizer import (
+    EOS,
+    PAD,
+    SEP,
+    SPECIAL_TOKENS,
+    Vocabulary,
+    bpe_tokenizer,
+    char_tokenizer,
+    load_tokenizer,
+)
 
 TOKENIZER_KWARGS = {"tokenizer": "char", "bpe_vocab_size": 64, "pad_token": PAD, "sep_token": SEP, "eos_token": EOS}
-
-
-def task_kwargs(task: str) -> dict[str, Any]:
-    """The keyword arguments of task family ``task`` and their defaults."""
-    parameters = inspect.signature(TASKS[task]).parameters
-    return {name: (None if p.default is inspect.Parameter.empty else p.default) for name, p in parameters.items()}
 
 
 def make_tokenizer(task: Task, tokenizer: str | Path | Tokenizer, bpe_vocab_size: int) -> Tokenizer:
@@ -50,9 +53,16 @@ def make_tokenizer(task: Task, tokenizer: str | Path | Tokenizer, bpe_vocab_size
     if isinstance(tokenizer, Tokenizer):
         return tokenizer
     if tokenizer == "char":
-        return char_tokenizer("".join(texts) + (task.alphabet or ""))
+        characters = "".join(texts) + (task.alphabet or "")
+        if not characters:
+            raise ValueError(
+                "tokenizer='char' found no characters in the task's prompts, answers or demonstrations "
+                "(all empty): the only action would be EOS; give demonstrations, or a tokenizer"
+            )
+        return char_tokenizer(characters)
     if tokenizer == "bpe":
-        return bpe_tokenizer(texts, bpe_vocab_size, "".join(texts) + (task.alphabet or ""))
+        size = integer("bpe_vocab_size", bpe_vocab_size, minimum=len(SPECIAL_TOKENS) + 1)
+        return bpe_tokenizer(texts, size, "".join(texts) + (task.alphabet or ""))
     if isinstance(tokenizer, str | Path):
         return load_tokenizer(tokenizer)
     raise ValueError(
@@ -106,13 +116,20 @@ class EncodedTask:
         """Make task family ``task`` from ``gym.make`` kwargs; errors name ``where`` (the env id)."""
         if task not in TASKS:
             raise ValueError(f"unknown task {task!r}; known tasks: {sorted(TASKS)}")
-        known = task_kwargs(task)
+        known = TASKS[task].kwargs()
         unknown = sorted(set(kwargs) - set(known) - set(TOKENIZER_KWARGS))
         if unknown:
+            # Python's own wording, which clients match on (TorchRL retries without `frameskip` only then).
             valid = sorted(set(known) | set(TOKENIZER_KWARGS))
-            raise TypeError(f"{where} got unknown keyword argument(s) {unknown}; valid: {valid}")
+            more = f" (and {unknown[1:]})" if len(unknown) > 1 else ""
+            raise TypeError(f"{where} got an unexpected keyword argument {unknown[0]!r}{more}; valid: {valid}")
         options = {**TOKENIZER_KWARGS, **{k: v for k, v in kwargs.items() if k in TOKENIZER_KWARGS}}
-        the_task = TASKS[task](**{k: v for k, v in kwargs.items() if k in known})
+        for role in ("pad_token", "sep_token", "eos_token"):
+            if not isinstance(options[role], str) or not options[role]:
+                raise ValueError(
+                    f"{role} must be the token's text, such as {TOKENIZER_KWARGS[role]!r}, got {options[role]!r}"
+                )
+        the_task = TASKS[task].make(**{k: v for k, v in kwargs.items() if k in known})
         tokenizer = make_tokenizer(the_task, options["tokenizer"], options["bpe_vocab_size"])
         vocab = Vocabulary.of(tokenizer, options["pad_token"], options["sep_token"], options["eos_token"])
         return cls.encode(the_task, vocab)

@@ -57,6 +57,8 @@ def bpe_tokenizer(texts: Iterable[str], vocab_size: int, alphabet: Iterable[str]
 def load_tokenizer(path: str | Path) -> Tokenizer:
     """Load a ``tokenizer.json`` from disk (never from the network)."""
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"tokenizer file {str(path)!r} is a directory; give the path of its tokenizer.json")
     if not path.is_file():
         raise FileNotFoundError(f"tokenizer file {str(path)!r} does not exist")
     try:

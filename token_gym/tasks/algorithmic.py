@@ -11,14 +11,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from token_gym.tasks.base import (
-    Task,
-    check_alphabet,
-    check_positive,
-    check_reward_mode,
-    random_strings,
-    train_test_split,
-)
+from token_gym.checks import choice, positive_int
+from token_gym.tasks.base import Task, check_alphabet, random_strings, task_rng, train_test_split
 
 ANSWER_MODES = ("binary", "partial")
 
@@ -34,13 +28,13 @@ def _answer_task(
     max_completion_len: int | None,
 ) -> Task:
     longest = max(len(a) for a in answers)
-    cap = longest + 1 if max_completion_len is None else check_positive("max_completion_len", max_completion_len)
+    cap = longest + 1 if max_completion_len is None else positive_int("max_completion_len", max_completion_len)
     train, test = train_test_split(rng, len(prompts), test_fraction)
     return Task(
         name=name,
         prompts=prompts,
         answers=answers,
-        reward_mode=check_reward_mode(name, reward, ANSWER_MODES),
+        reward_mode=choice("reward", reward, ANSWER_MODES),
         alphabet=alphabet,
         max_completion_len=cap,
         train=train,
@@ -58,10 +52,10 @@ def _string_task(name: str, answer: Callable[[str], str]) -> Callable[..., Task]
         task_seed: int = 0,
         max_completion_len: int | None = None,
     ) -> Task:
-        length = check_positive("length", length)
+        length = positive_int("length", length)
         alphabet = check_alphabet("alphabet", alphabet)
-        rng = np.random.default_rng(task_seed)
-        prompts = random_strings(rng, alphabet, length, check_positive("num_prompts", num_prompts))
+        rng = task_rng(task_seed)
+        prompts = random_strings(rng, alphabet, length, positive_int("num_prompts", num_prompts))
         answers = [answer(p) for p in prompts]
         return _answer_task(name, prompts, answers, alphabet, reward, test_fraction, rng, max_completion_len)
 
@@ -96,11 +90,11 @@ def addition(
     each answer digit depends only on the prompt and earlier answer digits;
     ``"natural"`` writes it most significant first (``0359``).
     """
-    digits = check_positive("digits", digits)
+    digits = positive_int("digits", digits)
     if answer_order not in ("reversed", "natural"):
         raise ValueError(f"answer_order must be 'reversed' or 'natural', got {answer_order!r}")
-    rng = np.random.default_rng(task_seed)
-    pairs = random_strings(rng, "0123456789", 2 * digits, check_positive("num_prompts", num_prompts))
+    rng = task_rng(task_seed)
+    pairs = random_strings(rng, "0123456789", 2 * digits, positive_int("num_prompts", num_prompts))
     prompts = [f"{p[:digits]}+{p[digits:]}" for p in pairs]
     answers = []
     for p in pairs:
@@ -118,8 +112,8 @@ def parity(
     max_completion_len: int | None = None,
 ) -> Task:
     """Parity of a bit string: ``"0110"`` → ``"0"``, ``"0111"`` → ``"1"``."""
-    length = check_positive("length", length)
-    rng = np.random.default_rng(task_seed)
-    prompts = random_strings(rng, "01", length, check_positive("num_prompts", num_prompts))
+    length = positive_int("length", length)
+    rng = task_rng(task_seed)
+    prompts = random_strings(rng, "01", length, positive_int("num_prompts", num_prompts))
     answers = [str(p.count("1") % 2) for p in prompts]
     return _answer_task("parity", prompts, answers, "01", reward, test_fraction, rng, max_completion_len)

@@ -7,13 +7,14 @@ both environments read from that.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
+from token_gym.checks import non_negative_int, number
+
 TRAIN, TEST = "train", "test"
-REWARD_MODES = ("binary", "partial", "distractor")
 
 
 @dataclass
@@ -57,7 +58,6 @@ class Task:
     stops_on_error: bool = False
     distractor_reward: float = 0.0
     success_threshold: float = 1.0
-    description: str = field(default="", repr=False)
 
     def split(self, name: str) -> np.ndarray:
         """Prompt indices of split ``name`` ("train" or "test")."""
@@ -75,10 +75,9 @@ class Task:
         return source[index]
 
 
-def check_positive(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
+def task_rng(task_seed: object) -> np.random.Generator:
+    """The generator every prompt, secret and split of a task is drawn from."""
+    return np.random.default_rng(non_negative_int("task_seed", task_seed))
 
 
 def check_alphabet(name: str, value: object) -> str:
@@ -87,12 +86,6 @@ def check_alphabet(name: str, value: object) -> str:
     if len(set(value)) != len(value):
         raise ValueError(f"{name} must not repeat characters, got {value!r}")
     return value
-
-
-def check_reward_mode(task: str, mode: object, allowed: Sequence[str]) -> str:
-    if mode not in allowed:
-        raise ValueError(f"reward must be one of {list(allowed)} for {task}, got {mode!r}")
-    return mode  # type: ignore[return-value]
 
 
 def random_strings(rng: np.random.Generator, alphabet: str, length: int, count: int) -> list[str]:
@@ -114,8 +107,7 @@ def random_strings(rng: np.random.Generator, alphabet: str, length: int, count: 
 
 def train_test_split(rng: np.random.Generator, count: int, test_fraction: float) -> tuple[np.ndarray, np.ndarray]:
     """Shuffle ``range(count)`` and cut it; both splits non-empty when count > 1."""
-    if not 0.0 <= test_fraction < 1.0:
-        raise ValueError(f"test_fraction must be in [0, 1), got {test_fraction!r}")
+    test_fraction = number("test_fraction", test_fraction, 0.0, 1.0, high_open=True)
     order = rng.permutation(count)
     n_test = round(count * test_fraction)
     if test_fraction > 0 and count > 1:

@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from token_gym.tasks.base import Task, check_alphabet, check_positive, check_reward_mode, random_strings
+from token_gym.checks import choice, number, positive_int
+from token_gym.tasks.base import Task, check_alphabet, random_strings, task_rng
 
 
 def _hidden_strings(
     length: object, alphabet: object, num_prompts: object, task_seed: int
 ) -> tuple[list[str], list[str]]:
     """Prompts ``"0"``, ``"1"``, ... and a hidden string of ``length`` over ``alphabet`` for each."""
-    length = check_positive("length", length)
+    length = positive_int("length", length)
     alphabet = check_alphabet("alphabet", alphabet)
-    num_prompts = check_positive("num_prompts", num_prompts)
-    rng = np.random.default_rng(task_seed)
+    num_prompts = positive_int("num_prompts", num_prompts)
+    rng = task_rng(task_seed)
     secrets = [random_strings(rng, alphabet, length, 1)[0] for _ in range(num_prompts)]
     return [str(i) for i in range(num_prompts)], secrets
 
@@ -41,22 +42,21 @@ def secret_string(
     pays ``distractor_reward`` for the empty completion (EOS at once): a cheap
     wrong answer that is far easier to find than the secret.
     """
-    if not 0.0 <= distractor_reward < 1.0:
-        raise ValueError(f"distractor_reward must be in [0, 1), got {distractor_reward!r}")
+    distractor_reward = number("distractor_reward", distractor_reward, 0.0, 1.0, high_open=True)
     prompts, secrets = _hidden_strings(length, alphabet, num_prompts, task_seed)
     everything = np.arange(len(prompts))
     return Task(
         name="secret_string",
         prompts=prompts,
         answers=secrets,
-        reward_mode=check_reward_mode("secret_string", reward, ("binary", "partial", "distractor")),
+        reward_mode=choice("reward", reward, ("binary", "partial", "distractor")),
         alphabet=alphabet,
         max_completion_len=length + 1
         if max_completion_len is None
-        else check_positive("max_completion_len", max_completion_len),
+        else positive_int("max_completion_len", max_completion_len),
         train=everything,
         test=everything,
-        distractor_reward=float(distractor_reward) if reward == "distractor" else 0.0,
+        distractor_reward=distractor_reward if reward == "distractor" else 0.0,
     )
 
 

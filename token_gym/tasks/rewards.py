@@ -16,3 +16,8 @@ def prefix_match(prompt: str, completion: str, answer: str, **_: object) -> floa
             break
         right += 1
     return right / max(len(answer), len(completion), 1)
+
+
+def repeats_prompt(prompt: str, completion: str, **_: object) -> float:
+    """1.0 when the completion repeats the prompt: a reward that needs no dataset fields."""
+    return float(completion == prompt)

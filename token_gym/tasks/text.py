@@ -9,16 +9,16 @@ example a reference ``answer``). It runs once per finished episode, on text.
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 import math
 import numbers
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from token_gym.tasks.base import Task, check_positive, train_test_split
+from token_gym.checks import number, positive_int
+from token_gym.tasks.base import Task, task_rng, train_test_split
 
 RewardFn = Callable[..., float]
 
@@ -34,22 +34,33 @@ def read_jsonl(path: str | Path, require_completion: bool = False) -> list[tuple
     if not path.is_file():
         raise FileNotFoundError(f"JSONL file {str(path)!r} does not exist")
     records = []
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{number}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise ValueError(f"{where}: not valid JSON ({error.msg})") from None
-            record = _check_record(record, where)
-            if require_completion and "completion" not in record:
-                raise ValueError(f"{where}: a record needs a string 'completion'")
-            records.append((where, record))
+    for line_number, line in _lines(path):
+        if not line.strip():
+            continue
+        where = f"{path}:{line_number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{where}: not valid JSON ({error.msg})") from None
+        record = _check_record(record, where)
+        if require_completion and "completion" not in record:
+            raise ValueError(f"{where}: a record needs a string 'completion'")
+        records.append((where, record))
     if not records:
         raise ValueError(f"JSONL file {str(path)!r} holds no records")
     return records
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """Numbered lines of a file; a line that is not UTF-8 is an error naming the file and line."""
+    with path.open("rb") as raw:
+        for line_number, line in enumerate(raw, start=1):
+            try:
+                yield line_number, line.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise ValueError(
+                    f"{path}:{line_number}: not UTF-8 text ({error.reason} at byte {error.start})"
+                ) from None
 
 
 def _check_record(record: object, where: str) -> dict[str, Any]:
@@ -83,12 +94,35 @@ def _name(function: RewardFn) -> str:
     return f"{getattr(function, '__module__', '?')}:{getattr(function, '__qualname__', repr(function))}"
 
 
+def _fields(record: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k not in ("prompt", "completion")}
+
+
+def _check_signature(function: RewardFn, records: Sequence[Mapping[str, Any]]) -> None:
+    """The reward function must accept ``(prompt, completion, **fields)`` of every record: said now, not
+    at the end of the first episode."""
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):  # some builtins have no signature: nothing to check
+        return
+    for index, record in enumerate(records):
+        try:
+            signature.bind(record["prompt"], "", **_fields(record))
+        except TypeError as error:
+            fields = sorted(_fields(record))
+            raise ValueError(
+                f"reward function {_name(function)} cannot be called as reward_fn(prompt, completion, **fields) "
+                f"with the fields {fields} of prompt {index}: {error}"
+            ) from None
+
+
 def _checked_reward(function: RewardFn, records: Sequence[Mapping[str, Any]]) -> Callable[[int, str], float]:
+    _check_signature(function, records)
+
     def reward(index: int, completion: str) -> float:
         record = records[index]
-        fields = {k: v for k, v in record.items() if k not in ("prompt", "completion")}
         try:
-            value = function(record["prompt"], completion, **fields)
+            value = function(record["prompt"], completion, **_fields(record))
         except Exception as error:
             raise RuntimeError(
                 f"reward function {_name(function)} raised {type(error).__name__} on prompt {index}: {error}"
@@ -147,17 +181,17 @@ def text(
         demos = [r.get("completion") for r in records]
     else:
         demos = None
-    train, test = train_test_split(np.random.default_rng(task_seed), len(records), test_fraction)
+    train, test = train_test_split(task_rng(task_seed), len(records), test_fraction)
     return Task(
         name="text",
         prompts=[r["prompt"] for r in records],
         answers=None,
         reward_mode="function",
         alphabet=None,
-        max_completion_len=check_positive("max_completion_len", max_completion_len),
+        max_completion_len=positive_int("max_completion_len", max_completion_len),
         train=train,
         test=test,
         demonstrations=demos,
         reward_text=_checked_reward(resolve_reward_fn(reward_fn), records),
-        success_threshold=float(success_threshold),
+        success_threshold=number("success_threshold", success_threshold),
     )
