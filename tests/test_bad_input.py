@@ -147,3 +147,58 @@ def test_nothing_changes_when_a_reset_is_refused():
     fresh = reverse().unwrapped
     fresh.reset(seed=0)
     assert fresh.reset()[1]["prompt_index"] == follow  # the refused reset did not consume a draw
+
+
+@pytest.mark.parametrize(
+    ("env_id", "kwargs", "culprit"),
+    [
+        ("token_gym/Reverse-v0", {"test_fraction": "0.2"}, "test_fraction must be a number"),
+        ("token_gym/Reverse-v0", {"test_fraction": float("nan")}, "test_fraction must be a finite number"),
+        ("token_gym/Reverse-v0", {"bpe_vocab_size": "64"}, "bpe_vocab_size must be an integer"),
+        ("token_gym/SecretString-v0", {"reward": "distractor", "distractor_reward": "0.1"}, "distractor_reward"),
+        ("token_gym/Reverse-v0", {"pad_token": 0}, "pad_token must be the token's text"),
+        ("token_gym/Reverse-v0", {"eos_token": ""}, "eos_token must be the token's text"),
+        ("token_gym/Reverse-v0", {"task_seed": -1}, "task_seed must be a non-negative integer"),
+        ("token_gym/SecretString-v0", {"task_seed": "abc"}, "task_seed must be an integer"),
+        ("token_gym/Parity-v0", {"task_seed": 1.5}, "task_seed must be an integer"),
+        ("token_gym/Text-v0", {"prompts": ["ab"], "reward_fn": "token_gym.tasks.rewards:exact_match"}, "fields"),
+        (
+            "token_gym/Text-v0",
+            {"prompts": ["ab"], "reward_fn": "token_gym.tasks.rewards:repeats_prompt", "success_threshold": "high"},
+            "success_threshold must be a number",
+        ),
+        (
+            "token_gym/Text-v0",
+            {"prompts": ["", ""], "reward_fn": "token_gym.tasks.rewards:repeats_prompt"},
+            "found no characters",
+        ),
+    ],
+)
+def test_wrong_type_task_kwargs_are_named(env_id, kwargs, culprit):
+    with pytest.raises(ValueError, match=culprit):
+        gym.make(env_id, **kwargs)
+
+
+def test_a_reward_function_that_does_not_fit_the_records_is_reported_at_build_time(tmp_path):
+    path = tmp_path / "qa.jsonl"
+    path.write_text(json.dumps({"prompt": "ab", "solution": "ba"}) + "\n")
+    with pytest.raises(ValueError, match=r"exact_match cannot be called .* fields \['solution'\] of prompt 0"):
+        gym.make("token_gym/Text-v0", prompts=str(path), reward_fn="token_gym.tasks.rewards:exact_match")
+
+
+def test_jsonl_that_is_not_utf8_names_file_and_line(tmp_path):
+    path = tmp_path / "latin1.jsonl"
+    path.write_bytes(b'{"prompt": "ab"}\n{"prompt": "caf\xe9"}\n')
+    with pytest.raises(ValueError, match=r"latin1.jsonl:2: not UTF-8"):
+        gym.make("token_gym/Text-v0", prompts=str(path), reward_fn="token_gym.tasks.rewards:repeats_prompt")
+
+
+def test_a_tokenizer_path_that_is_a_directory_is_named(tmp_path):
+    with pytest.raises(IsADirectoryError, match="is a directory"):
+        reverse(tokenizer=str(tmp_path))
+
+
+def test_unknown_kwargs_use_pythons_wording_for_clients_that_match_on_it():
+    """TorchRL's GymEnv passes `frameskip` and retries without it only on Python's own message."""
+    with pytest.raises(TypeError, match="got an unexpected keyword argument 'frameskip'"):
+        gym.make("token_gym/Copy-v0", length=2, frameskip=4)

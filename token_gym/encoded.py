@@ -61,8 +61,7 @@ def make_tokenizer(task: Task, tokenizer: str | Path | Tokenizer, bpe_vocab_size
             )
         return char_tokenizer(characters)
     if tokenizer == "bpe":
-        size = integer("bpe_vocab_size", bpe_vocab_size, minimum=len(SPECIAL_TOKENS) + 1)
-        return bpe_tokenizer(texts, size, "".join(texts) + (task.alphabet or ""))
+        return bpe_tokenizer(texts, bpe_vocab_size, "".join(texts) + (task.alphabet or ""))
     if isinstance(tokenizer, str | Path):
         return load_tokenizer(tokenizer)
     raise ValueError(
@@ -129,8 +128,9 @@ class EncodedTask:
                 raise ValueError(
                     f"{role} must be the token's text, such as {TOKENIZER_KWARGS[role]!r}, got {options[role]!r}"
                 )
+        bpe_vocab_size = integer("bpe_vocab_size", options["bpe_vocab_size"], minimum=len(SPECIAL_TOKENS) + 1)
         the_task = TASKS[task].make(**{k: v for k, v in kwargs.items() if k in known})
-        tokenizer = make_tokenizer(the_task, options["tokenizer"], options["bpe_vocab_size"])
+        tokenizer = make_tokenizer(the_task, options["tokenizer"], bpe_vocab_size)
         vocab = Vocabulary.of(tokenizer, options["pad_token"], options["sep_token"], options["eos_token"])
         return cls.encode(the_task, vocab)
 
