@@ -36,7 +36,9 @@ def assert_infos_equal(ours: dict, theirs: dict, where: str) -> None:
 
 def run_in_lockstep(ours, theirs, steps: int, seed: int = 11, options: dict | None = None) -> int:
     """Step both with the same actions (mostly useful tokens, sometimes any token, specials too),
-    assert every output equal; the number of episodes that ended."""
+    assert every output equal; the number of episodes that ended. In Disabled mode the rows that
+    ended are reset after each step, with ``reset_mask``, as a user of that mode does."""
+    disabled = ours.autoreset_mode is gym.vector.AutoresetMode.DISABLED
     rng = np.random.default_rng(0)
     vocab, n = ours.encoded_task.vocab, ours.num_envs
     useful = np.flatnonzero(ours.encoded_task.action_mask)
@@ -54,12 +56,17 @@ def run_in_lockstep(ours, theirs, steps: int, seed: int = 11, options: dict | No
             assert a.dtype == b.dtype or name == "reward", (name, a.dtype, b.dtype)
         assert_infos_equal(got[4], expected[4], f"step {t}")
         episodes += int(got[2].sum())
+        if disabled and got[2].any():
+            again = {**(options or {}), "reset_mask": got[2].copy()}
+            a, b = ours.reset(options=again), theirs.reset(options=again)
+            assert np.array_equal(a[0], b[0]), t
+            assert_infos_equal(a[1], b[1], f"reset after step {t}")
         if t == steps // 2:  # an explicit reset mid-stream, unseeded: both continue their own draws
             assert np.array_equal(ours.reset()[0], theirs.reset()[0])
     return episodes
 
 
-@pytest.mark.parametrize("mode", ["NextStep", "SameStep"])
+@pytest.mark.parametrize("mode", ["NextStep", "SameStep", "Disabled"])
 @pytest.mark.parametrize(("env_id", "kwargs"), CASES, ids=[c[0].split("/")[1] for c in CASES])
 def test_lockstep_with_single_envs(env_id, kwargs, mode):
     n = 8
@@ -69,7 +76,7 @@ def test_lockstep_with_single_envs(env_id, kwargs, mode):
     assert run_in_lockstep(ours, theirs, 1500) > 100  # many episode boundaries crossed
 
 
-@pytest.mark.parametrize("mode", ["NextStep", "SameStep"])
+@pytest.mark.parametrize("mode", ["NextStep", "SameStep", "Disabled"])
 def test_lockstep_from_a_prefix_with_a_special_token_inside(mode):
     """The completion text skips specials wherever they are, prefix included."""
     kwargs = {"length": 3, "reward": "partial"}
@@ -162,8 +169,14 @@ def test_step_errors_name_the_culprit():
         env.reset(options={"reset_mask": np.zeros(3, dtype=bool)})
     with pytest.raises(ValueError, match="prompt_index"):
         env.reset(options={"prompt_index": [1, 2]})
-    with pytest.raises(ValueError, match="autoreset_mode"):
-        gym.make_vec("token_gym/Reverse-v0", num_envs=2, autoreset_mode="Disabled")
+    with pytest.raises(ValueError, match="autoreset_mode must be one of"):
+        gym.make_vec("token_gym/Reverse-v0", num_envs=2, autoreset_mode="Sometimes")
+    with pytest.raises(ValueError, match="copy must be True or False"):
+        gym.make_vec("token_gym/Reverse-v0", num_envs=2, copy=1)
+    with pytest.raises(ValueError, match=r"options\['group_size'\]=2 must divide the 3 rows"):
+        env.reset(options={"group_size": 2})
+    with pytest.raises(ValueError, match="cannot be given together"):
+        env.reset(options={"group_size": 1, "prompt_index": 0})
     with pytest.raises(ValueError, match="num_envs"):
         token_gym.TokenVectorEnv(num_envs=0)
 
@@ -186,25 +199,33 @@ def test_returned_observations_are_fresh():
     assert np.array_equal(second[:, :-1], kept[:, 1:])
 
 
-def test_observations_a_caller_keeps_are_never_reused():
-    """Arrays are recycled only when nothing references them: held arrays and views stay put."""
-    env = gym.make_vec("token_gym/Reverse-v0", num_envs=16, length=3)
-    env.reset(seed=0)
+def test_copy_false_hands_out_one_array_that_the_next_step_overwrites():
+    ours = gym.make_vec("token_gym/Reverse-v0", num_envs=4, length=3, copy=False)
+    theirs = gym.make_vec("token_gym/Reverse-v0", num_envs=4, length=3)
+    first, _ = ours.reset(seed=0)
+    assert np.array_equal(first, theirs.reset(seed=0)[0])
+    for action in (3, 4, 2):
+        obs, *_ = ours.step(np.full(4, action))
+        assert obs is first and np.array_equal(obs, theirs.step(np.full(4, action))[0])
+
+
+def test_completion_text_can_be_left_out():
+    kwargs = {"length": 3, "reward": "partial"}
+    with_text = gym.make_vec("token_gym/Reverse-v0", num_envs=8, **kwargs)
+    without = gym.make_vec("token_gym/Reverse-v0", num_envs=8, completion_text=False, **kwargs)
     rng = np.random.default_rng(0)
-    kept, views = [], []
-    seen = set()
-    for t in range(200):
-        obs, *_ = env.step(rng.integers(3, env.single_action_space.n, size=16))
-        seen.add(id(obs))
-        if t % 10 == 0:
-            kept.append((obs, obs.copy()))
-        if t % 10 == 5:
-            views.append((obs[2:5], obs[2:5].copy()))
-    assert all(np.array_equal(a, b) for a, b in kept + views)
-    fresh = [env.step(rng.integers(3, 11, size=16))[0] for _ in range(5)]
-    assert len({id(o) for o in fresh}) == 5 and not any(
-        np.shares_memory(a, b) for a in fresh for b in fresh if a is not b
-    )
+    with_text.reset(seed=1), without.reset(seed=1)
+    ended = 0
+    for _ in range(40):
+        actions = rng.integers(2, with_text.single_action_space.n, size=8)
+        a, b = with_text.step(actions), without.step(actions)
+        for x, y in zip(a[:4], b[:4], strict=True):
+            assert np.array_equal(x, y)
+        assert "completion" not in b[4] and "_completion" not in b[4]
+        assert {k: v for k, v in a[4].items() if "completion" not in k}.keys() == b[4].keys()
+        assert np.array_equal(a[4].get("is_success", []), b[4].get("is_success", []))
+        ended += int(a[2].sum())
+    assert ended > 20
 
 
 def test_lockstep_when_prompts_stop_at_different_lengths(monkeypatch):
@@ -224,3 +245,53 @@ def test_lockstep_when_prompts_stop_at_different_lengths(monkeypatch):
     assert ours._limits is not None and len(set(ours.encoded_task.stop_lengths.tolist())) == 3
     theirs = gym.vector.SyncVectorEnv([lambda: TokenEnv(task="ragged_lock")] * 6)
     assert run_in_lockstep(ours, theirs, 600) > 100
+
+
+@pytest.mark.parametrize(("env_id", "kwargs"), CASES, ids=[c[0].split("/")[1] for c in CASES])
+def test_disabled_rows_that_ended_stay_frozen_and_cost_one_report(env_id, kwargs):
+    """Stepped past its end, a row keeps its last observation, pays nothing and reports no second end;
+    every row equals a single env stepped only until its episode ended."""
+    n = 8
+    ours = gym.make_vec(env_id, num_envs=n, autoreset_mode="Disabled", **kwargs)
+    singles = [gym.make(env_id, **kwargs) for _ in range(n)]
+    obs, _ = ours.reset(seed=3)
+    last = [env.reset(seed=3 + i)[0] for i, env in enumerate(singles)]
+    assert np.array_equal(obs, np.stack(last))
+    rng = np.random.default_rng(1)
+    useful = np.flatnonzero(ours.encoded_task.action_mask)
+    ended = np.zeros(n, dtype=bool)
+    for _ in range(ours.encoded_task.max_completion_len + 3):
+        actions = rng.choice(useful, size=n)
+        obs, rewards, terminated, truncated, infos = ours.step(actions)
+        for i, env in enumerate(singles):
+            if ended[i]:
+                assert np.array_equal(obs[i], last[i]) and rewards[i] == 0.0 and not terminated[i]
+                assert not infos.get("_completion", np.zeros(n, bool))[i]
+                continue
+            last[i], reward, done, _, info = env.step(int(actions[i]))
+            assert np.array_equal(obs[i], last[i]) and rewards[i] == reward and terminated[i] == done
+            if done:
+                assert infos["is_success"][i] == info["is_success"]
+                assert str(infos["completion"][i]) == info["completion"]
+            ended[i] |= done
+    assert ended.all() and not truncated.any()
+
+
+def test_groups_of_rows_share_a_prompt_drawn_from_their_first_rows_counter():
+    env = gym.make_vec("token_gym/Reverse-v0", num_envs=12, length=4)
+    _, plain = env.reset(seed=5)
+    _, grouped = env.reset(seed=5, options={"group_size": 4})
+    prompts = grouped["prompt_index"].reshape(3, 4)
+    assert (prompts == prompts[:, :1]).all()
+    assert prompts[:, 0].tolist() == plain["prompt_index"][::4].tolist()  # row 4g's own draw
+    _, again = env.reset(seed=5, options={"group_size": 4})
+    assert np.array_equal(again["prompt_index"], grouped["prompt_index"])  # seeded: reproducible
+    _, later = env.reset(options={"group_size": 4})  # unseeded: every counter moved on
+    assert not np.array_equal(later["prompt_index"], grouped["prompt_index"])
+    mask = np.zeros(12, dtype=bool)
+    mask[[1, 2, 7, 9]] = True
+    _, partial = env.reset(options={"group_size": 2, "reset_mask": mask})
+    assert (
+        partial["prompt_index"][1] == partial["prompt_index"][2]
+        and partial["prompt_index"][7] == partial["prompt_index"][9]
+    )

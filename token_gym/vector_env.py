@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,6 +12,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from token_gym import draws
+from token_gym.checks import positive_int
 from token_gym.encoded import EncodedTask
 from token_gym.env import TaskView, check_render_mode
 
@@ -29,15 +29,27 @@ class TokenVectorEnv(TaskView, VectorEnv):
 
     ## Arguments
     ``num_envs``; ``autoreset_mode``: "NextStep" (gymnasium's default: the
-    step after a terminal step resets that row and ignores its action) or
+    step after a terminal step resets that row and ignores its action),
     "SameStep" (the row resets at once; the finished episode's observation
-    and info are in ``infos["final_obs"]`` and ``infos["final_info"]``);
-    everything else as :class:`~token_gym.env.TokenEnv`.
+    and info are in ``infos["final_obs"]`` and ``infos["final_info"]``) or
+    "Disabled" (a row that ended stays as it ended until ``reset`` names it in
+    ``reset_mask``: its actions are ignored, its observation does not change,
+    and it reports reward 0.0 and ``terminated=False`` — the episode was
+    reported once, when it ended. One episode per row, nothing restarted or
+    scored twice: what a rollout wants, and what TorchRL prefers);
+    ``copy``: True (default) returns observations the caller owns; False
+    returns the same array every time, overwritten by the next ``step`` or
+    ``reset`` (as ``SyncVectorEnv(copy=False)``), which saves a 8·N·L-byte
+    allocation per step; ``completion_text``: False leaves
+    ``infos["completion"]`` out (training loops do not read it; decoding it is
+    a third of a step); everything else as :class:`~token_gym.env.TokenEnv`.
 
     ## Reset options
-    ``prompt_index``: an int or one per row; ``prefix``: one list of token
-    ids for every row, or a list of ``num_envs`` lists; ``reset_mask``: a
-    bool array, to reset only those rows.
+    ``prompt_index``: an int or one per row; ``group_size``: k, to start the
+    reset rows in groups of k consecutive rows that share one prompt (for group
+    baselines: GRPO, RLOO), each group's prompt drawn from the counter of its
+    first row; ``prefix``: one list of token ids for every row, or a list of
+    ``num_envs`` lists; ``reset_mask``: a bool array, to reset only those rows.
 
     Two departures from ``SyncVectorEnv``'s info layout, both for speed:
     ``infos["completion"]`` is a numpy ``str`` array (``""`` where the ``_completion``
@@ -58,16 +70,19 @@ class TokenVectorEnv(TaskView, VectorEnv):
         split: str = "train",
         render_mode: str | None = None,
         autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
+        copy: bool = True,
+        completion_text: bool = True,
         **kwargs: Any,
     ):
-        if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) or num_envs < 1:
-            raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
+        num_envs = positive_int("num_envs", num_envs)
         try:
             mode = AutoresetMode(autoreset_mode)
         except ValueError:
-            mode = None
-        if mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
-            raise ValueError(f"autoreset_mode must be 'NextStep' or 'SameStep', got {autoreset_mode!r}")
+            modes = [m.value for m in AutoresetMode]
+            raise ValueError(f"autoreset_mode must be one of {modes}, got {autoreset_mode!r}") from None
+        for name, value in (("copy", copy), ("completion_text", completion_text)):
+            if not isinstance(value, bool):
+                raise ValueError(f"{name} must be True or False, got {value!r}")
         check_render_mode(render_mode, self.metadata["render_modes"])
         self.encoded_task = EncodedTask.build(task, kwargs, f"token_gym task {task!r}")
         self.split = split
@@ -78,6 +93,8 @@ class TokenVectorEnv(TaskView, VectorEnv):
         self.render_mode = render_mode
         self.metadata = {**type(self).metadata, "autoreset_mode": mode}
         self.autoreset_mode = mode
+        self.copy = copy
+        self.completion_text = completion_text
         vocab = self.encoded_task.vocab
         self.single_action_space = spaces.Discrete(vocab.size)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
@@ -86,6 +103,7 @@ class TokenVectorEnv(TaskView, VectorEnv):
 
         n, width, cap = self.num_envs, self.encoded_task.observation_width, self.encoded_task.max_completion_len
         self._eos = np.array(vocab.eos_id)  # scalars as 0-d arrays: numpy's ufuncs take those faster
+        self._pad = np.array(vocab.pad_id)
         # Observations are held in the narrowest signed integer type that fits the vocabulary and
         # widened to int64 when copied out; shifting and rewriting rows then moves a quarter of the bytes.
         ids = np.int16 if vocab.size <= np.iinfo(np.int16).max else np.int32
@@ -101,7 +119,8 @@ class TokenVectorEnv(TaskView, VectorEnv):
         # (N, C + 1) uint32, which viewed as `<U{C + 1}` are the texts. Silent tokens (specials) write a
         # NUL and do not advance the row's text cursor, so the next character overwrites it. Other
         # vocabularies decode finished rows from the observation buffer instead, and keep no text.
-        self._codes = None if vocab.char_table is None else vocab.char_table.view(np.uint32)
+        keep_text = completion_text and vocab.char_table is not None
+        self._codes = vocab.char_table.view(np.uint32) if keep_text else None
         self._text = np.zeros((n if self._codes is not None else 0, cap + 1), dtype=np.uint32)
         self._text_cells = self._text.reshape(-1)
         self._text_rows = _rows(self._text)
@@ -123,9 +142,11 @@ class TokenVectorEnv(TaskView, VectorEnv):
         self._hits = np.zeros(n, dtype=np.int64)  # answer positions right so far (answer tasks)
         self._prompt = np.zeros(n, dtype=np.int64)
         self._counter: np.ndarray | None = None  # each row's prompt-draw counter (see draws)
-        self._over = np.zeros(0, dtype=np.int64)  # rows that finished at the last step (NextStep resets them)
+        # Rows whose episode is over: NextStep, those that finished at the last step (this step resets
+        # them); Disabled, all that finished since they were reset (they stay frozen).
+        self._over = np.zeros(0, dtype=np.int64)
         self._started = False
-        self._returned: list[np.ndarray] = []  # observations handed out, reused once unreferenced
+        self._out = np.zeros((n, width), dtype=np.int64)  # what copy=False hands out, every time
         self._all = np.ones(n, dtype=bool)
         self._masks = np.broadcast_to(self.encoded_task.action_mask, (n, vocab.size))
 
@@ -134,10 +155,10 @@ class TokenVectorEnv(TaskView, VectorEnv):
     def reset(self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None):
         n = self.num_envs
         options = dict(options or {})
-        unknown = set(options) - {"prompt_index", "prefix", "reset_mask"}
+        unknown = set(options) - {"prompt_index", "group_size", "prefix", "reset_mask"}
         if unknown:
             raise ValueError(
-                f"unknown reset option(s) {sorted(unknown)}; valid: ['prefix', 'prompt_index', 'reset_mask']"
+                f"unknown reset option(s) {sorted(unknown)}; valid: ['group_size', 'prefix', 'prompt_index', 'reset_mask']"
             )
         mask = self._check_reset_mask(options.get("reset_mask"))
         seeds = self._seeds(seed)
@@ -149,7 +170,12 @@ class TokenVectorEnv(TaskView, VectorEnv):
             counter[seeded] = draws.keys_from_seeds(np.array([seeds[row] for row in seeded]))
         rows = np.flatnonzero(mask)
         if "prompt_index" in options:
+            if "group_size" in options:
+                raise ValueError("options['prompt_index'] and options['group_size'] cannot be given together")
             prompts = self.encoded_task.check_prompt_index(options["prompt_index"], self.num_envs)[rows]
+        elif "group_size" in options:
+            k = self._check_group_size(options["group_size"], len(rows))
+            prompts = np.repeat(draws.pick(counter[rows[::k]], self._choices), k)
         else:
             prompts = draws.pick(counter[rows], self._choices)
         prefixes = self._check_prefixes(options.get("prefix"), rows, prompts)
@@ -174,7 +200,7 @@ class TokenVectorEnv(TaskView, VectorEnv):
         infos = {
             "prompt_index": np.where(mask, self._prompt, 0),
             "_prompt_index": mask.copy(),
-            "action_mask": self._masks,
+            "action_mask": self._masks if mask.all() else np.where(mask[:, None], self._masks, False),
             "_action_mask": mask.copy(),
         }
         if self.render_mode == "human":
@@ -185,6 +211,13 @@ class TokenVectorEnv(TaskView, VectorEnv):
         if not self._started:
             raise ResetNeeded("call reset() before step()")
         actions = self._check_actions(actions)
+        frozen = self._over if self.autoreset_mode is AutoresetMode.DISABLED else None
+        if frozen is not None and len(frozen):
+            # Rows that ended stay as they ended: they take the silent pad token (never an answer hit,
+            # writes no text), then their observation and cursor are put back below.
+            actions = actions.copy()
+            actions[frozen] = self._pad
+            frozen_rows = self._obs_rows[frozen]
         hit = None
         if self._expected is not None:
             hit = self._expected[self._cursor] == actions
@@ -201,17 +234,23 @@ class TokenVectorEnv(TaskView, VectorEnv):
         ends |= eos
         if self.encoded_task.task.stops_on_error:
             ends |= ~hit
-        next_step = self.autoreset_mode is AutoresetMode.NEXT_STEP
+        mode = self.autoreset_mode
         resetting = self._over
-        if next_step:
-            ends[resetting] = False  # their action only starts the next episode
+        if mode is not AutoresetMode.SAME_STEP:
+            ends[resetting] = False  # NextStep: their action only starts the next episode; Disabled: frozen
+        if frozen is not None and len(frozen):
+            np.put(self._obs_rows, frozen, frozen_rows)
+            self._cursor[frozen] -= self._stride
         finished = ends.nonzero()[0]
         rewards = np.zeros(self.num_envs, dtype=np.float64)
         infos: dict[str, Any] = self._finish(finished, eos, rewards, ends) if len(finished) else {}
-        if next_step:
+        if mode is AutoresetMode.NEXT_STEP:
             if len(resetting):
                 self._restart(resetting)
             self._over = finished
+        elif mode is AutoresetMode.DISABLED:
+            if len(finished):
+                self._over = np.union1d(self._over, finished)
         elif len(finished):
             final_obs = np.full(self.num_envs, None, dtype=object)
             final_obs[finished] = list(self._obs[finished].astype(np.int64))
@@ -242,7 +281,7 @@ class TokenVectorEnv(TaskView, VectorEnv):
     def decode(self, obs: np.ndarray | None = None) -> list[tuple[str, str]]:
         """(prompt, completion) text of every row of ``obs`` or of the current state."""
         vocab = self.encoded_task.vocab
-        rows = self._observations() if obs is None else np.asarray(obs)
+        rows = self._obs if obs is None else np.asarray(obs)
         return [tuple(vocab.decode(part) for part in self.encoded_task.split_observation(row)) for row in rows]
 
     def render(self) -> str | None:
@@ -261,13 +300,19 @@ class TokenVectorEnv(TaskView, VectorEnv):
         prompts = self._prompt[rows]
         length = self._cursor[rows] // self._stride  # tokens generated, the last one included
         completion = None
-        if self.encoded_task.answers is None or self._codes is None:
+        needs_tokens = self.encoded_task.answers is None or (self.completion_text and self._codes is None)
+        if needs_tokens:
             # The completion is the last `length` tokens of the row: read C from where it starts.
             # Gathered position-major, (C, B), handed on as its (B, C) transpose (see Vocabulary.decode_rows).
             completion = self._flat[self._span + (self._row_end[rows] - length)].T
         length -= eos[rows]
         values, success = self.encoded_task.finish(prompts, self._hits[rows], completion, length)
         rewards[rows] = values
+        is_success = np.zeros(self.num_envs, dtype=bool)
+        is_success[rows] = success
+        infos = {"is_success": is_success, "_is_success": ends.copy()}
+        if not self.completion_text:
+            return infos
         if self._codes is None:
             decoded = self.encoded_task.decode_completions(completion, length)
             texts = np.zeros(self.num_envs, dtype=decoded.dtype)  # "" where no episode finished
@@ -276,9 +321,7 @@ class TokenVectorEnv(TaskView, VectorEnv):
             texts = np.zeros(self.num_envs, dtype=self._text_rows.dtype)
             np.copyto(texts, self._text_rows, where=ends)
             texts = texts.view(self._text_dtype)
-        is_success = np.zeros(self.num_envs, dtype=bool)
-        is_success[rows] = success
-        return {"completion": texts, "_completion": ends.copy(), "is_success": is_success, "_is_success": ends.copy()}
+        return {"completion": texts, "_completion": ends.copy(), **infos}
 
     def _restart(self, rows: np.ndarray) -> None:
         """Autoreset ``rows``: their next episode, a fresh prompt from their own counter."""
@@ -298,23 +341,17 @@ class TokenVectorEnv(TaskView, VectorEnv):
             self._text_cursor[rows] = self._text_start[rows]
 
     def _observations(self) -> np.ndarray:
-        """A copy of the observations that the caller owns.
+        """The observations as int64: a fresh array (``copy=True``), or the one array ``copy=False`` reuses."""
+        if self.copy:
+            return self._obs.astype(np.int64)
+        np.copyto(self._out, self._obs)
+        return self._out
 
-        Large fresh arrays are slow: glibc gives blocks this size back to the system, so each new
-        one starts with page faults (at 4096 envs they cost more than the copy). So the copy goes
-        into an array an earlier step returned that nobody references any more, which CPython's
-        reference count tells exactly; any array still held, or viewed, is never touched.
-        """
-        for i in range(len(self._returned)):  # not enumerate: its cached tuple would hold a reference
-            old = self._returned[i]
-            if sys.getrefcount(old) == 3:  # the list, `old`, and getrefcount's own argument
-                del self._returned[i]
-                np.copyto(old, self._obs)
-                self._returned.append(old)
-                return old
-        fresh = self._obs.astype(np.int64)
-        self._returned = [*self._returned[-3:], fresh]
-        return fresh
+    def _check_group_size(self, group_size: object, rows: int) -> int:
+        k = positive_int("options['group_size']", group_size)
+        if rows % k:
+            raise ValueError(f"options['group_size']={k} must divide the {rows} rows being reset")
+        return k
 
     def _seeds(self, seed: object) -> list[int | None]:
         n = self.num_envs
