@@ -2,7 +2,8 @@
 
 Supervised learning and REINFORCE ascend the same gradient, E[w · ∇ log π(token | prefix)]
 (:mod:`agents.objective`); :class:`SLAgent` sets w = 1 on demonstrated tokens, :class:`ReinforceAgent`
-sets w = G − b on tokens the policy sampled itself through the env (:mod:`agents.rollout`)::
+sets w = G − b on tokens the policy sampled itself through the env (:mod:`agents.rollout`). The
+stable-baselines3 glue is imported from :mod:`agents.sb3`, RLlib's from :mod:`agents.rllib`::
 
     from agents import ReinforceAgent, SLAgent, evaluate
 
@@ -12,13 +13,13 @@ sets w = G − b on tokens the policy sampled itself through the env (:mod:`agen
 """
 
 from agents.base import Agent
-from agents.baselines import BASELINES, Baseline
+from agents.baselines import BASELINES, Baseline, returns
 from agents.evaluate import evaluate, pass_at_k
+from agents.exploration import EpsilonUniform, Temperature
 from agents.objective import policy_loss, token_log_probs, weighted_log_likelihood
 from agents.policy import GRUPolicy, PolicyConfig, TransformerPolicy, make_policy
 from agents.reinforce import ReinforceAgent
-from agents.rollout import EpsilonUniform, LogitsHook, Rollout, RolloutSampler, Temperature, returns
-from agents.sb3 import TokenEmbeddingExtractor, TokenSB3VecEnv, make_sb3_vec_env, token_policy_kwargs
+from agents.rollout import LogitsHook, Rollout, RolloutSampler, sample_tokens
 from agents.sl import SLAgent
 
 __all__ = [
@@ -34,16 +35,13 @@ __all__ = [
     "RolloutSampler",
     "SLAgent",
     "Temperature",
-    "TokenEmbeddingExtractor",
-    "TokenSB3VecEnv",
     "TransformerPolicy",
     "evaluate",
     "make_policy",
-    "make_sb3_vec_env",
     "pass_at_k",
     "policy_loss",
     "returns",
+    "sample_tokens",
     "token_log_probs",
-    "token_policy_kwargs",
     "weighted_log_likelihood",
 ]

@@ -28,6 +28,7 @@ from torch import nn
 from agents.envs import encoded_task_of, env_source, make_vec
 from agents.logger import ScalarLogger
 from agents.policy import Policy, PolicyConfig, make_policy
+from agents.rollout import sample_tokens
 from token_gym import EncodedTask, TokenVectorEnv
 
 FORMAT_VERSION = 1
@@ -229,11 +230,7 @@ class Agent:
             )
         self.policy.eval()
         tokens = torch.as_tensor(obs.reshape(-1, obs.shape[-1]), dtype=torch.long)
-        logits = self.policy(tokens)[:, -1]  # (N, V)
-        if deterministic:
-            action = logits.argmax(dim=-1)
-        else:
-            action = torch.multinomial(logits.softmax(dim=-1), 1, generator=self.generator)[:, 0]
+        action, _ = sample_tokens(self.policy(tokens)[:, -1], self.generator, deterministic)  # (N,)
         action = action.numpy()
         return (int(action[0]) if single else action), None
 

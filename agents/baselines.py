@@ -1,22 +1,37 @@
-"""Baselines: what REINFORCE subtracts from the return, chosen by name.
+"""Returns and baselines: the w of REINFORCE, in one place.
 
 ``weights = G − b`` keeps the gradient unbiased (b does not depend on the
 action) and cuts its variance. Group baselines compare the k samples of one
-prompt: when all k get the same reward their advantage is zero and the prompt
-teaches nothing, which is counted and reported (``zero_advantage_fraction``)
-rather than hidden.
+prompt, which the rollout places in k consecutive rows, so a group is a row of
+the (groups, k) view of the returns, as in TRL's GRPO. When all k get the same
+reward their advantage is zero and the prompt teaches nothing, which is counted
+and reported (``zero_advantage_fraction``) rather than hidden.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import Tensor
 
+from token_gym.checks import choice, number
+
 BASELINES = ("none", "moving_average", "rloo", "grpo")
 GROUP_BASELINES = ("rloo", "grpo")
+
+
+def returns(rewards: Tensor, mask: Tensor, gamma: float = 1.0) -> Tensor:
+    """(B, C) returns G_t = Σ_{t' ≥ t} γ^{t'−t} r_{t'} of each episode, 0 after it ended."""
+    if gamma == 1.0:
+        G = rewards.flip(1).cumsum(1).flip(1)
+    else:
+        G = torch.zeros_like(rewards)
+        running = torch.zeros(rewards.shape[0])
+        for t in reversed(range(rewards.shape[1])):
+            running = rewards[:, t] + gamma * running
+            G[:, t] = running
+    return G * mask
 
 
 @dataclass
@@ -25,16 +40,8 @@ class Advantages:
     zero_advantage_fraction: float  # share of groups whose samples all got the same return (group baselines)
 
 
-def _group_stats(values: Tensor, group: Tensor, count: int) -> tuple[Tensor, Tensor, Tensor]:
-    """Per-group size, sum and sum of squares of ``values`` (B,)."""
-    size = torch.zeros(count).index_add_(0, group, torch.ones_like(values))
-    total = torch.zeros(count).index_add_(0, group, values)
-    squares = torch.zeros(count).index_add_(0, group, values * values)
-    return size, total, squares
-
-
 class Baseline:
-    """``Baseline(name)(G, mask, group) -> Advantages``; names: none, moving_average, rloo, grpo.
+    """``Baseline(name)(G, mask, group_size) -> Advantages``; names: none, moving_average, rloo, grpo.
 
     * none: w = G.
     * moving_average: w = G − b, b an exponential average (``momentum``) of past mean returns.
@@ -43,14 +50,12 @@ class Baseline:
     """
 
     def __init__(self, name: str = "rloo", momentum: float = 0.9, eps: float = 1e-6):
-        if name not in BASELINES:
-            raise ValueError(f"baseline must be one of {list(BASELINES)}, got {name!r}")
-        if not 0.0 <= momentum < 1.0:
-            raise ValueError(f"baseline momentum must be in [0, 1), got {momentum!r}")
-        self.name, self.momentum, self.eps = name, momentum, eps
+        self.name = choice("baseline", name, BASELINES)
+        self.momentum = number("baseline momentum", momentum, 0.0, 1.0, high_open=True)
+        self.eps = eps
         self.value: float | None = None  # moving average state
 
-    def __call__(self, G: Tensor, mask: Tensor, group: np.ndarray | Tensor) -> Advantages:
+    def __call__(self, G: Tensor, mask: Tensor, group_size: int = 1) -> Advantages:
         mask = mask.float()
         R = G[:, 0]  # (B,) return of each episode from its first token
         if self.name == "none":
@@ -60,23 +65,16 @@ class Baseline:
             self.value = self.momentum * b + (1 - self.momentum) * R.mean().item()
             return Advantages((G - b) * mask, 0.0)
 
-        group = torch.as_tensor(np.asarray(group), dtype=torch.long)
-        ids, group = torch.unique(group, return_inverse=True)
-        size, total, squares = _group_stats(R, group, len(ids))
-        if self.name == "rloo" and (size < 2).any():
-            raise ValueError("the rloo baseline needs at least 2 samples per prompt (group_size >= 2)")
-        mean = total / size
-        spread = (squares / size - mean**2).clamp(min=0)
-        order = np.argsort(group.numpy(), kind="stable")
-        starts = np.flatnonzero(np.r_[True, np.diff(group.numpy()[order]) != 0])
-        sorted_returns = R.numpy()[order]
-        same = np.maximum.reduceat(sorted_returns, starts) - np.minimum.reduceat(sorted_returns, starts)
-        same = torch.from_numpy(np.abs(same) < 1e-9)  # (groups,) every sample got the same return
+        k = group_size
+        if k < 2:
+            raise ValueError(f"the {self.name} baseline needs at least 2 samples per prompt (group_size >= 2)")
+        grouped = R.view(-1, k)  # (groups, k)
+        same = (grouped.max(dim=1).values - grouped.min(dim=1).values).abs() < 1e-9  # (groups,)
         if self.name == "rloo":
-            b = ((total[group] - R) / (size[group] - 1))[:, None]  # (B, 1)
-            weights = G - b
+            b = (grouped.sum(dim=1, keepdim=True) - grouped) / (k - 1)  # (groups, k) mean of the others
+            weights = G - b.reshape(-1, 1)
         else:
-            std = (spread * size / (size - 1).clamp(min=1)).sqrt()  # unbiased, as GRPO
-            weights = (G - mean[group, None]) / (std[group, None] + self.eps)
-        weights = weights * mask * (~same[group])[:, None]  # exact zeros, not rounding noise
+            mean, std = grouped.mean(dim=1, keepdim=True), grouped.std(dim=1, keepdim=True)  # unbiased, as GRPO
+            weights = (G - mean.repeat_interleave(k, dim=0)) / (std.repeat_interleave(k, dim=0) + self.eps)
+        weights = weights * mask * (~same).repeat_interleave(k)[:, None]  # exact zeros, not rounding noise
         return Advantages(weights, float(same.float().mean()))

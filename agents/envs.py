@@ -15,7 +15,19 @@ import token_gym
 from token_gym import TokenVectorEnv
 
 # kwargs gym.make/make_vec put into a spec that are not the task's
-_NOT_TASK_KWARGS = ("task", "num_envs", "vectorization_mode", "autoreset_mode", "render_mode", "split")
+_NOT_TASK_KWARGS = (
+    "task",
+    "num_envs",
+    "vectorization_mode",
+    "autoreset_mode",
+    "copy",
+    "completion_text",
+    "render_mode",
+    "split",
+)
+# How agents build the vector envs they roll out through: one episode per row (finished rows stay
+# frozen and cost nothing), observations read once per reset (no copy per step), no text in infos.
+ROLLOUT_OPTIONS = {"autoreset_mode": "Disabled", "copy": False, "completion_text": False}
 
 
 def env_source(env: object, env_kwargs: dict[str, Any] | None = None) -> tuple[str | None, dict[str, Any]]:
@@ -57,8 +69,11 @@ def encoded_task_of(env: object) -> token_gym.EncodedTask:
     return encoded_task
 
 
-def make_vec(env_id: str | None, kwargs: dict[str, Any], num_envs: int, split: str = "train") -> TokenVectorEnv:
-    """``gym.make_vec(env_id, num_envs, split=split, **kwargs)``: the MDP interface agents roll out through."""
+def make_vec(
+    env_id: str | None, kwargs: dict[str, Any], num_envs: int, split: str = "train", **options: Any
+) -> TokenVectorEnv:
+    """``gym.make_vec(env_id, num_envs, split=split, **kwargs)`` with :data:`ROLLOUT_OPTIONS` (or ``options``):
+    the MDP interface agents roll out through."""
     if env_id is None:
         raise ValueError("this env has no registered id (no spec); pass an env made with gym.make_vec instead")
-    return gym.make_vec(env_id, num_envs=num_envs, split=split, **kwargs)
+    return gym.make_vec(env_id, num_envs=num_envs, split=split, **{**ROLLOUT_OPTIONS, **options}, **kwargs)

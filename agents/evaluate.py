@@ -38,7 +38,7 @@ def _eval_env(env: object, split: str, num_envs: int, env_kwargs: dict[str, Any]
         if env.num_envs != num_envs:
             raise ValueError(f"this vector env has no spec to rebuild from; it needs num_envs={num_envs}")
         return env
-    return make_vec(env_id, kwargs, num_envs, split)
+    return make_vec(env_id, kwargs, num_envs, split, completion_text=True)  # distinct completions of SB3 models
 
 
 def _run_predict(model: Any, env: TokenVectorEnv, prompts: np.ndarray, deterministic: bool, seed: int) -> dict:

@@ -16,10 +16,10 @@ import torch
 from torch import nn
 
 from agents.base import Agent, _check_non_negative, _check_positive_int
-from agents.baselines import GROUP_BASELINES, Baseline
+from agents.baselines import GROUP_BASELINES, Baseline, returns
 from agents.objective import policy_loss
 from agents.policy import Policy
-from agents.rollout import LogitsHook, RolloutSampler, returns
+from agents.rollout import LogitsHook, RolloutSampler
 
 
 class ReinforceAgent(Agent):
@@ -105,7 +105,7 @@ class ReinforceAgent(Agent):
     def _update(self) -> dict[str, float]:
         rollout = self.sampler.sample(self.policy, self.generator)
         G = returns(rollout.rewards, rollout.mask, self.gamma)  # (B, C)
-        advantages = self.baseline(G, rollout.mask, rollout.group)
+        advantages = self.baseline(G, rollout.mask, rollout.group_size)
         rows = torch.arange(len(G))
         if self.ent_coef == 0 and (self.reference is None or self.kl_coef == 0):
             rows = rows[advantages.weights.abs().sum(dim=1) > 0]  # zero-weight episodes add nothing: skip them

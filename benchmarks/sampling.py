@@ -2,8 +2,8 @@
 
     python -m benchmarks.sampling [--repeats 7] [--num-envs 256 1024] [--lengths 4 16]
 
-* tokens/s of :func:`agents.policy.generate` (cached: one forward step per token) vs
-  :func:`agents.policy.generate_without_cache` (the whole prefix again at every token), the default
+* tokens/s of :func:`generate` (cached: one forward step per token) vs
+  :func:`generate_without_cache` (the whole prefix again at every token), the default
   policy (2 layers, width 64), on Reverse prompts of each length, interleaved, medians;
 * the env's share of a rollout (``RolloutSampler.sample``: policy steps + ``env.step`` through
   ``gym.make_vec``), at each ``num_envs``: goal ≤ 10%.
@@ -22,8 +22,33 @@ import numpy as np
 import torch
 
 import token_gym  # noqa: F401
-from agents.policy import PolicyConfig, generate, generate_without_cache, make_policy
-from agents.rollout import RolloutSampler
+from agents.policy import Policy, PolicyConfig, make_policy
+from agents.rollout import RolloutSampler, sample_tokens
+
+
+@torch.no_grad()
+def generate(policy: Policy, context: torch.Tensor, max_new: int, generator: torch.Generator) -> torch.Tensor:
+    """(B, max_new) tokens after ``context``, one cached forward step per token (the policy alone: no env)."""
+    logits, cache = policy.start(context, max_new)
+    tokens = []
+    for t in range(max_new):
+        token, _ = sample_tokens(logits, generator)
+        tokens.append(token)
+        if t + 1 < max_new:
+            logits, cache = policy.step(token, cache)
+    return torch.stack(tokens, dim=1)
+
+
+@torch.no_grad()
+def generate_without_cache(
+    policy: Policy, context: torch.Tensor, max_new: int, generator: torch.Generator
+) -> torch.Tensor:
+    """The same, recomputing the whole prefix at every step: the cost the cache saves."""
+    tokens = context
+    for _ in range(max_new):
+        token, _ = sample_tokens(policy(tokens)[:, -1], generator)
+        tokens = torch.cat([tokens, token[:, None]], dim=1)
+    return tokens[:, context.shape[1] :]
 
 
 def setup(length: int, num_envs: int):

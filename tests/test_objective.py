@@ -3,12 +3,11 @@
 import math
 
 import gymnasium as gym
-import numpy as np
 import pytest
 import torch
 
 import token_gym  # noqa: F401
-from agents.baselines import Baseline
+from agents.baselines import Baseline, returns
 from agents.objective import (
     completion_logits,
     policy_loss,
@@ -18,7 +17,6 @@ from agents.objective import (
     weighted_log_likelihood,
 )
 from agents.policy import PolicyConfig, make_policy
-from agents.rollout import returns
 from agents.sl import oracle_demonstrations
 
 
@@ -52,7 +50,7 @@ def test_sl_gradient_equals_reinforce_gradient_with_reward_one_and_no_baseline(e
     rewards = torch.zeros(mask.shape)  # the env pays 1 on each episode's last token
     rewards[torch.arange(32), mask.sum(dim=1) - 1] = 1.0
     G = returns(rewards, mask, gamma=1.0)
-    weights = Baseline("none")(G, mask, np.arange(32)).weights  # ReinforceAgent's weights
+    weights = Baseline("none")(G, mask).weights  # ReinforceAgent's weights
     rl = policy_loss(policy, context, completion, mask, weights).loss
 
     sl_grads, rl_grads = gradients(policy, sl), gradients(policy, rl)
@@ -123,14 +121,14 @@ def episodes(returns_per_episode, length=3):
 
 def test_rloo_subtracts_the_mean_of_the_other_samples():
     G, mask = episodes([1.0, 0.0, 0.0, 0.5, 0.5, 0.5])
-    out = Baseline("rloo")(G, mask, np.array([0, 0, 0, 1, 1, 1]))
+    out = Baseline("rloo")(G, mask, group_size=3)
     torch.testing.assert_close(out.weights[:, 0], torch.tensor([1.0, -0.5, -0.5, 0.0, 0.0, 0.0]))
     assert out.zero_advantage_fraction == 0.5  # the second prompt's samples all got 0.5: reported
 
 
 def test_grpo_normalises_within_groups():
     G, mask = episodes([1.0, 0.0, 3.0, 3.0])
-    out = Baseline("grpo")(G, mask, np.array([0, 0, 1, 1]))
+    out = Baseline("grpo")(G, mask, group_size=2)
     std = torch.tensor([1.0, 0.0]).std()
     torch.testing.assert_close(out.weights[:2, 0], torch.tensor([0.5, -0.5]) / (std + 1e-6))
     assert (out.weights[2:] == 0).all() and out.zero_advantage_fraction == 0.5
@@ -139,16 +137,16 @@ def test_grpo_normalises_within_groups():
 def test_moving_average_baseline_tracks_past_returns():
     baseline = Baseline("moving_average", momentum=0.5)
     G, mask = episodes([1.0, 0.0])
-    torch.testing.assert_close(baseline(G, mask, np.arange(2)).weights[:, 0], torch.tensor([0.5, -0.5]))
+    torch.testing.assert_close(baseline(G, mask).weights[:, 0], torch.tensor([0.5, -0.5]))
     G, mask = episodes([1.0, 1.0])
-    torch.testing.assert_close(baseline(G, mask, np.arange(2)).weights[:, 0], torch.tensor([0.5, 0.5]))
+    torch.testing.assert_close(baseline(G, mask).weights[:, 0], torch.tensor([0.5, 0.5]))
 
 
 def test_weights_are_zero_outside_episodes():
     G, mask = episodes([1.0, 0.0])
     mask[:, 2] = False
     for name in ("none", "moving_average", "rloo", "grpo"):
-        assert (Baseline(name)(G, mask, np.zeros(2, dtype=int)).weights[:, 2] == 0).all()
+        assert (Baseline(name)(G, mask, group_size=2).weights[:, 2] == 0).all()
 
 
 def test_baseline_errors():
@@ -156,7 +154,7 @@ def test_baseline_errors():
         Baseline("ppo")
     G, mask = episodes([1.0, 0.0])
     with pytest.raises(ValueError, match="at least 2 samples"):
-        Baseline("rloo")(G, mask, np.arange(2))
+        Baseline("rloo")(G, mask, group_size=1)
 
 
 def test_discounted_returns():

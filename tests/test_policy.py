@@ -1,7 +1,6 @@
 """The policy: one prefix, one set of logits, however it is read (full pass, cache, observation)."""
 
 import gymnasium as gym
-import numpy as np
 import pytest
 import torch
 
@@ -11,10 +10,9 @@ from agents.policy import (
     PolicyConfig,
     content_mask,
     content_positions,
-    generate,
-    generate_without_cache,
     make_policy,
 )
+from agents.rollout import RolloutSampler, sample_tokens
 
 KINDS = ["transformer", "gru"]
 
@@ -76,15 +74,22 @@ def test_action_mask_is_part_of_the_policy(kind):
     policy = small_policy(kind, mask=mask)
     logits = policy(torch.tensor([[4, 5, 1]]))
     assert (logits[..., ~mask] == MASKED_LOGIT).all()
-    sampled = generate(policy, torch.tensor([[4, 5, 1]] * 64), max_new=4, generator=torch.Generator().manual_seed(0))
-    assert set(sampled.unique().tolist()) <= {2, 5, 6}
+    sampled, _ = sample_tokens(logits[:, -1].expand(512, -1), torch.Generator().manual_seed(0))
+    assert set(sampled.unique().tolist()) == {2, 5, 6}
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_greedy_generation_with_and_without_cache_agree(kind):
     policy = small_policy(kind, seed=3)
     context = torch.tensor([[0, 4, 5, 1], [6, 7, 8, 1]])
-    assert torch.equal(generate(policy, context, 6, temperature=0), generate_without_cache(policy, context, 6, 0))
+    with torch.no_grad():
+        logits, cache = policy.start(context, 6)
+        cached, uncached = [], context
+        for _ in range(6):
+            cached.append(logits.argmax(dim=-1))
+            uncached = torch.cat([uncached, policy(uncached)[:, -1].argmax(dim=-1, keepdim=True)], dim=1)
+            logits, cache = policy.step(cached[-1], cache) if len(cached) < 6 else (logits, cache)
+    assert torch.equal(torch.stack(cached, dim=1), uncached[:, 4:])
 
 
 def test_sequences_longer_than_max_len_are_refused():
@@ -109,10 +114,14 @@ def test_full_cache_is_refused():
 
 
 def test_cached_sampling_takes_one_step_per_token():
-    policy = small_policy("transformer")
+    """The rollout encodes the prompt once, then feeds one (B,) token per step, never the whole prefix."""
+    env = gym.make_vec("token_gym/Reverse-v0", num_envs=8, length=3, autoreset_mode="Disabled")
+    policy = small_policy("transformer", vocab=env.vocab.size, max_len=env.encoded_task.observation_width)
     calls = []
-    original = policy.step
-    policy.step = lambda token, cache: calls.append(token.shape) or original(token, cache)
-    generate(policy, torch.tensor([[4, 5, 1]]), max_new=5)
-    assert calls == [torch.Size([1])] * 4  # one (B,) token per step after the first, never the whole prefix
-    assert np.all(np.array([c[0] for c in calls]) == 1)
+    original_start, original_step = policy.start, policy.step
+    policy.forward = lambda tokens: calls.append(("forward", tokens.shape))  # never called by sampling
+    policy.start = lambda context, n: calls.append(("start", context.shape)) or original_start(context, n)
+    policy.step = lambda token, cache: calls.append(("step", token.shape)) or original_step(token, cache)
+    rollout = RolloutSampler(env, seed=0).sample(policy, torch.Generator().manual_seed(0))
+    assert calls[0] == ("start", (8, 4))  # prompt and separator and all(c == ("step", (8,)) for c in calls[1:])
+    assert len(calls) - 1 == int(rollout.lengths.max()) - 1

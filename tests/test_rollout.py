@@ -6,15 +6,16 @@ import pytest
 import torch
 
 import token_gym  # noqa: F401
+from agents.exploration import EpsilonUniform, Temperature
 from agents.objective import completion_logits, token_log_probs
 from agents.policy import MASKED_LOGIT, PolicyConfig, make_policy
-from agents.rollout import EpsilonUniform, RolloutSampler, Temperature
+from agents.rollout import RolloutSampler
 
 KW = {"length": 4, "alphabet": "abcd", "reward": "partial"}
 
 
 def setup(num_envs=16, group_size=1, seed=0, hook=None, **kw):
-    env = gym.make_vec("token_gym/Reverse-v0", num_envs=num_envs, **{**KW, **kw})
+    env = gym.make_vec("token_gym/Reverse-v0", num_envs=num_envs, autoreset_mode="Disabled", **{**KW, **kw})
     encoded_task = env.unwrapped.encoded_task
     torch.manual_seed(0)
     config = PolicyConfig(
@@ -94,16 +95,28 @@ def test_epsilon_uniform_mixes_with_the_allowed_tokens():
 def test_groups_share_a_prompt():
     sampler, policy, _ = setup(num_envs=32, group_size=8)
     rollout = sampler.sample(policy, torch.Generator().manual_seed(0))
-    assert rollout.group.tolist() == np.repeat(np.arange(4), 8).tolist()
+    assert rollout.group_size == 8
     assert (rollout.prompt_index.reshape(4, 8) == rollout.prompt_index.reshape(4, 8)[:, :1]).all()
+    assert len(set(rollout.prompt_index[::8])) > 1
 
 
-def test_given_prompts_are_used_and_grouped():
+def test_given_prompts_are_used():
     sampler, policy, _encoded_task = setup(num_envs=4)
     prompts = np.array([7, 3, 7, 3])
     rollout = sampler.sample(policy, torch.Generator().manual_seed(0), prompt_index=prompts)
-    assert rollout.prompt_index.tolist() == [7, 3, 7, 3]
-    assert rollout.group[0] == rollout.group[2] != rollout.group[1] == rollout.group[3]
+    assert rollout.prompt_index.tolist() == [7, 3, 7, 3] and rollout.group_size == 1
+
+
+@pytest.mark.parametrize("mode", ["NextStep", "SameStep"])
+def test_other_autoreset_modes_give_the_same_rollout(mode):
+    """Rows restarted by the env after their end are not recorded: the batch is the same."""
+    disabled, policy, _ = setup(num_envs=32, group_size=4)
+    other = RolloutSampler(gym.make_vec("token_gym/Reverse-v0", num_envs=32, autoreset_mode=mode, **KW), 4, seed=0)
+    a = disabled.sample(policy, torch.Generator().manual_seed(2))
+    b = other.sample(policy, torch.Generator().manual_seed(2))
+    for name in ("completion", "mask", "episode_return", "success", "behaviour_log_probs"):
+        assert torch.equal(getattr(a, name), getattr(b, name)), name
+    assert np.array_equal(a.prompt_index, b.prompt_index)
 
 
 def test_same_seed_same_rollout():
