@@ -85,7 +85,7 @@ def log_likelihood(policy: nn.Module, context: Tensor, completion: Tensor, mask:
 def expand(
     env: TokenVectorEnv, prompt_index: np.ndarray, prefix: np.ndarray, token: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Append ``token[e]`` to ``prefix[e]`` (E, t) of prompt ``prompt_index[e]``, for every edge e, with the env's own step.
+    """Append ``token[e]`` to ``prefix[e]`` (E, t) of prompt ``prompt_index[e]`` for each edge e, by the env's own step.
 
     Returns (done, reward, success), each (E,): whether the episode ended on that token (the
     child is a leaf), the reward paid, and the verifier's verdict. One edge per row, so
@@ -248,8 +248,8 @@ def _score_nodes(policy: nn.Module, context: Tensor, prefix: np.ndarray, batch_s
 def _check_prompts(vector_env: TokenVectorEnv, prompt_index: np.ndarray | list[int] | None) -> np.ndarray:
     if prompt_index is None:
         return np.sort(vector_env.prompt_indices())
-    values = np.asarray(prompt_index)
-    prompts = vector_env.encoded_task.check_prompt_index(values.reshape(-1), len(values.reshape(-1)), "prompt_index")
+    values = np.asarray(prompt_index).reshape(-1)
+    prompts = vector_env.encoded_task.check_prompt_index(values, len(values), "prompt_index")
     if len(np.unique(prompts)) != len(prompts) or len(prompts) == 0:
         raise ValueError(f"prompt_index must list distinct prompts (at least one), got {prompt_index!r}")
     return np.sort(prompts)
@@ -320,12 +320,14 @@ def exact_objective(
 
 
 def exact_gradient(policy: nn.Module, tree: CompletionTree, batch_size: int = 4096) -> list[Tensor]:
-    """∇J, one tensor per ``policy.parameters()`` (the ascent direction; an optimizer minimising −J wants its negative).
+    """∇J, one tensor per ``policy.parameters()``: the ascent direction (an optimizer minimising −J wants −∇J).
 
-    ``tree`` must come from :func:`enumerate_completions` with this policy as it is now.
+    ``tree`` must come from :func:`enumerate_completions` with this policy as it is now (checked).
+    The pieces are summed with ``torch.autograd.grad``, so the caller's ``.grad`` is left alone;
+    frozen parameters (``requires_grad=False``) get zeros.
 
     Why it is exact: J = mean_prompt Σ_ℓ π(ℓ) R(ℓ) over the leaves, and π(ℓ) is the product of
-    π(a | p) over the edges (p, a) on the path to ℓ, so ∇π(ℓ) = π(ℓ) Σ_{edges on the path} ∇ log π(a | p).
+    π(a | p) over the edges (p, a) on the path to ℓ, so ∇π(ℓ) = π(ℓ) Σ_{edges on the path} ∇log π(a | p).
     Swapping the two sums, ∇J = mean_prompt Σ_edges ∇ log π(a | p) · Σ_{ℓ below the edge} π(ℓ) R(ℓ)
     = mean_prompt Σ_edges Q(p, a) ∇ log π(a | p): the policy-gradient theorem with the exact Q,
     an identity, not an estimate. Q does not depend on which batch an edge is in, so the surrogate
@@ -335,6 +337,9 @@ def exact_gradient(policy: nn.Module, tree: CompletionTree, batch_size: int = 40
     """
     parameters = list(policy.parameters())
     gradient = [torch.zeros_like(p) for p in parameters]
+    trainable = [i for i, p in enumerate(parameters) if p.requires_grad]
+    if not trainable:
+        return gradient
     contexts = prompt_contexts(tree.encoded_task)
     was_training = policy.training
     policy.eval()
@@ -351,10 +356,10 @@ def exact_gradient(policy: nn.Module, tree: CompletionTree, batch_size: int = 40
                     raise ValueError("the tree was enumerated with other parameters than the policy has now")
                 weights = torch.from_numpy(Q[batch] / len(tree.prompts)).float()  # (B, V) Q, prompts averaged
                 surrogate = (weights * log_p.masked_fill(~possible, 0.0)).sum()
-                pieces = torch.autograd.grad(surrogate, parameters, allow_unused=True)
-                for total, piece in zip(gradient, pieces, strict=True):
+                pieces = torch.autograd.grad(surrogate, [parameters[i] for i in trainable], allow_unused=True)
+                for i, piece in zip(trainable, pieces, strict=True):
                     if piece is not None:
-                        total += piece
+                        gradient[i] += piece
     finally:
         policy.train(was_training)
     return gradient

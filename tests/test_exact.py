@@ -155,6 +155,18 @@ def test_uniform_policy_on_combination_lock_matches_the_closed_form():
     np.testing.assert_allclose(total_probability(tree), 1.0, rtol=1e-6)
 
 
+@pytest.mark.parametrize("autoreset_mode", ["NextStep", "SameStep"])
+def test_the_tree_is_the_same_in_every_autoreset_mode(autoreset_mode):
+    """SameStep files the finished episodes' infos under final_info: successes must still be read."""
+    kwargs = {"length": 3, "alphabet": "abcd", "num_prompts": 3, "autoreset_mode": autoreset_mode}
+    env = make_env("token_gym/CombinationLock-v0", num_envs=5, **kwargs)
+    distribution = enumerate_completions(OraclePolicy(env.unwrapped.encoded_task), env).distribution()
+    assert distribution.success.all() and (distribution.reward == 1.0).all()
+    tree = enumerate_completions(UniformPolicy(env.unwrapped.encoded_task.action_mask), env)
+    assert tree.objective() == pytest.approx(5.0**-3, rel=1e-6)
+    assert tree.distribution().success.sum() == 3
+
+
 # -- the exact gradient -------------------------------------------------------------------------
 
 
@@ -193,6 +205,20 @@ def test_the_gradient_refuses_a_tree_of_other_parameters():
         policy.head.weight.add_(torch.randn_like(policy.head.weight))
     with pytest.raises(ValueError, match="other parameters"):
         exact_gradient(policy, tree)
+
+
+def test_frozen_parameters_get_zeros_and_the_others_are_unchanged():
+    env = make_env("token_gym/Reverse-v0", length=2, alphabet="abc", num_prompts=4, reward="partial")
+    policy = small_policy(env)
+    tree = enumerate_completions(policy, env)
+    full = exact_gradient(policy, tree)
+    policy.position_embedding.weight.requires_grad_(False)
+    frozen = exact_gradient(policy, tree)
+    for (name, _), g, f in zip(policy.named_parameters(), full, frozen, strict=True):
+        if name == "position_embedding.weight":
+            assert g.abs().sum() > 0 and (f == 0).all()
+        else:
+            torch.testing.assert_close(f, g)
 
 
 def flat(gradients) -> Tensor:
