@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 
 import token_gym  # noqa: F401
+from agents.baselines import returns
 from agents.exact import (
     enumerate_completions,
     exact_gradient,
@@ -18,7 +19,7 @@ from agents.exact import (
 )
 from agents.objective import completion_logits, policy_loss, token_log_probs
 from agents.policy import MASKED_LOGIT, PolicyConfig, make_policy
-from agents.rollout import RolloutSampler, returns
+from agents.rollout import RolloutSampler
 from agents.sl import oracle_demonstrations
 
 

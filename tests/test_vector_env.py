@@ -295,3 +295,33 @@ def test_groups_of_rows_share_a_prompt_drawn_from_their_first_rows_counter():
         partial["prompt_index"][1] == partial["prompt_index"][2]
         and partial["prompt_index"][7] == partial["prompt_index"][9]
     )
+
+
+@pytest.mark.parametrize(("env_id", "kwargs"), CASES[:4], ids=[c[0].split("/")[1] for c in CASES[:4]])
+def test_prefixes_as_an_array_equal_single_envs_started_from_them(env_id, kwargs):
+    """The fast path (an (N, k) array, checked and applied in numpy) starts each row as a single env would."""
+    n, vec = 6, gym.make_vec(env_id, num_envs=6, **kwargs)
+    encoded = vec.encoded_task
+    prompts = np.resize(vec.prompt_indices(), n)
+    k = int(encoded.stop_lengths[prompts].min()) - 1
+    rng = np.random.default_rng(0)
+    if encoded.task.stops_on_error:
+        prefixes = encoded.answers[prompts, :k]
+    else:  # any tokens but EOS, specials included
+        prefixes = rng.choice(np.setdiff1d(np.arange(encoded.vocab.size), [encoded.vocab.eos_id]), size=(n, k))
+    obs, _ = vec.reset(options={"prompt_index": prompts, "prefix": prefixes})
+    singles = [gym.make(env_id, **kwargs) for _ in range(n)]
+    expected = [
+        e.reset(options={"prompt_index": int(p), "prefix": q.tolist()})[0]
+        for e, p, q in zip(singles, prompts, prefixes, strict=True)
+    ]
+    assert np.array_equal(obs, np.stack(expected))
+    actions = np.full(n, encoded.vocab.eos_id)
+    _, rewards, done, _, infos = vec.step(actions)
+    for i, env in enumerate(singles):
+        _, reward, terminated, _, info = env.step(int(actions[i]))
+        assert rewards[i] == reward and done[i] == terminated and str(infos["completion"][i]) == info["completion"]
+    with pytest.raises(ValueError, match="contains EOS"):
+        vec.reset(options={"prefix": np.full((n, 1), encoded.vocab.eos_id)})
+    with pytest.raises(TypeError, match="integer token ids"):
+        vec.reset(options={"prefix": np.zeros((n, 1))})

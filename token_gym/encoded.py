@@ -183,21 +183,38 @@ class EncodedTask:
         return obs
 
     def check_prefix(self, prefix: object, prompt_index: int) -> list[int]:
-        """A prefix to start generation from: token ids, no EOS, shorter than the cap."""
+        """One prefix to start generation from, as a list of token ids (see :meth:`check_prefixes`)."""
         if isinstance(prefix, np.ndarray):
             prefix = prefix.tolist()
         if not isinstance(prefix, Sequence) or isinstance(prefix, str):
             raise TypeError(f"options['prefix'] must be a sequence of token ids, got {prefix!r}")
         tokens = [self.check_token(t, "options['prefix'] token") for t in prefix]
-        if self.vocab.eos_id in tokens:
+        matrix = np.array(tokens, dtype=np.int64).reshape(1, len(tokens))
+        return self.check_prefixes(matrix, np.array([prompt_index]))[0].tolist()
+
+    def check_prefixes(self, tokens: np.ndarray, prompt_index: np.ndarray) -> np.ndarray:
+        """(R, k) int64 prefixes, one per prompt: token ids, no EOS, shorter than the cap (and for
+        CombinationLock on the combination, since a wrong token would have ended the episode).
+
+        Both envs check prefixes here, the vector env thousands of rows in one call.
+        """
+        if tokens.ndim != 2 or (tokens.size and tokens.dtype.kind not in "iu"):
+            raise TypeError(f"options['prefix'] must hold integer token ids, got an array of {tokens.dtype}")
+        tokens = tokens.astype(np.int64, copy=False)
+        k = tokens.shape[1]
+        outside = (tokens < 0) | (tokens >= self.vocab.size)
+        if outside.any():
+            raise ValueError(
+                f"options['prefix'] token {int(tokens[outside][0])} is outside the vocabulary [0, {self.vocab.size})"
+            )
+        if (tokens == self.vocab.eos_id).any():
             raise ValueError("options['prefix'] contains EOS: that episode would already be over")
-        limit = self.max_completion_len
-        if self.task.stops_on_error:
-            limit = int(self.answer_lengths[prompt_index])
-            if tokens != self.answers[prompt_index, : len(tokens)].tolist():
-                raise ValueError("options['prefix'] departs from the combination: that episode would already be over")
-        if len(tokens) >= limit:
-            raise ValueError(f"options['prefix'] has {len(tokens)} tokens; it must leave room below the cap of {limit}")
+        limit = self.stop_lengths[prompt_index]  # (R,)
+        if (k >= limit).any():
+            cap = int(limit[k >= limit][0])
+            raise ValueError(f"options['prefix'] has {k} tokens; it must leave room below the cap of {cap}")
+        if self.task.stops_on_error and k and (tokens != self.answers[prompt_index, :k]).any():
+            raise ValueError("options['prefix'] departs from the combination: that episode would already be over")
         return tokens
 
     def check_token(self, token: object, name: str = "action") -> int:

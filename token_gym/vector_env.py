@@ -181,20 +181,8 @@ class TokenVectorEnv(TaskView, VectorEnv):
         prefixes = self._check_prefixes(options.get("prefix"), rows, prompts)
         self._counter = counter if self._counter is None else np.where(mask, counter, self._counter)
         self._begin(rows, prompts)
-        for prefix, group in prefixes:
-            k = len(prefix)
-            if k == 0:
-                continue
-            self._obs[group, :-k] = self._obs[group, k:]
-            self._obs[group, -k:] = prefix
-            self._cursor[group] += k * self._stride
-            if self._codes is not None:
-                text = [c for c in self._codes[prefix] if c != 0]
-                self._text[group, : len(text)] = text
-                self._text_cursor[group] += len(text)
-            if self._expected is not None:
-                expected = self.encoded_task.expected_table[self._prompt[group], :k]
-                self._hits[group] = (expected == np.array(prefix)).sum(axis=1)
+        for group, tokens in prefixes:
+            self._start_from(group, tokens)
         self._over = self._over[~mask[self._over]]
         self._started = True
         infos = {
@@ -381,10 +369,18 @@ class TokenVectorEnv(TaskView, VectorEnv):
 
     def _check_prefixes(
         self, prefix: object, rows: np.ndarray, prompts: np.ndarray
-    ) -> list[tuple[list[int], np.ndarray]]:
-        """Groups of rows that share a prefix, each prefix checked."""
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(rows, (R, k) tokens) groups of rows whose prefixes have k tokens, each prefix checked.
+
+        ``prefix`` is one sequence for every row, a list of ``num_envs`` sequences, or an integer
+        array (``num_envs``, k): the fast path, checked and applied in numpy for all rows at once.
+        """
         if prefix is None:
             return []
+        if isinstance(prefix, np.ndarray) and prefix.ndim == 2:
+            if len(prefix) != self.num_envs:
+                raise ValueError(f"options['prefix'] as an array needs {self.num_envs} rows, got {len(prefix)}")
+            return [(rows, self.encoded_task.check_prefixes(prefix[rows], prompts))]
         if isinstance(prefix, np.ndarray):
             prefix = prefix.tolist()
         per_row = (
@@ -397,13 +393,37 @@ class TokenVectorEnv(TaskView, VectorEnv):
                 raise ValueError(
                     f"options['prefix'] as one list per row needs {self.num_envs} lists, got {len(prefix)}"
                 )
-            chosen = [prefix[r] for r in rows]
+            chosen = [self.encoded_task.check_prefix(prefix[r], int(p)) for r, p in zip(rows, prompts, strict=True)]
         else:
-            chosen = [prefix] * len(rows)
-        groups: dict[tuple[int, ...], list[int]] = {}
-        for row, p, prompt in zip(rows, chosen, prompts, strict=True):
-            groups.setdefault(tuple(self.encoded_task.check_prefix(p, int(prompt))), []).append(int(row))
-        return [(list(p), np.array(r)) for p, r in groups.items()]
+            one = self.encoded_task.check_prefix(prefix, int(prompts[0]))
+            self.encoded_task.check_prefixes(
+                np.array([one] * len(rows), dtype=np.int64).reshape(len(rows), -1), prompts
+            )
+            chosen = [one] * len(rows)
+        by_length: dict[int, list[int]] = {}
+        for i, p in enumerate(chosen):
+            by_length.setdefault(len(p), []).append(i)
+        return [
+            (rows[members], np.array([chosen[i] for i in members], dtype=np.int64).reshape(len(members), k))
+            for k, members in by_length.items()
+        ]
+
+    def _start_from(self, rows: np.ndarray, tokens: np.ndarray) -> None:
+        """Rows just begun continue as if they had generated ``tokens`` (R, k) already."""
+        k = tokens.shape[1]
+        if k == 0:
+            return
+        self._obs[rows, :-k] = self._obs[rows, k:]
+        self._obs[rows, -k:] = tokens
+        self._cursor[rows] += k * self._stride
+        if self._codes is not None:
+            codes = self._codes[tokens]  # (R, k); silent tokens (0) write no text: move them to the end
+            codes = np.take_along_axis(codes, np.argsort(codes == 0, axis=1, kind="stable"), axis=1)
+            self._text[rows, :k] = codes
+            self._text_cursor[rows] += (codes != 0).sum(axis=1)
+        if self._expected is not None:
+            expected = self.encoded_task.expected_table[self._prompt[rows], :k]
+            self._hits[rows] = (expected == tokens).sum(axis=1)
 
     def _check_actions(self, actions: object) -> np.ndarray:
         values = np.asarray(actions)
