@@ -22,109 +22,36 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
-from dataclasses import asdict, dataclass, field
 
 import torch
 
-from agents import ReinforceAgent, evaluate
+from agents import ReinforceAgent
+from agents.curve import LearningCurve
 
 ENV_ID = "token_gym/Reverse-v0"
 TASK = {"length": 4, "reward": "partial"}
 
 
-@dataclass
-class Curve:
-    name: str
-    steps: list[int] = field(default_factory=list)
-    seconds: list[float] = field(default_factory=list)
-    greedy: list[float] = field(default_factory=list)
-    sampled: list[float] = field(default_factory=list)
-
-    def add(self, model: object, steps: int, seconds: float) -> None:
-        self.steps.append(int(steps))
-        self.seconds.append(seconds)
-        self.greedy.append(evaluate(model, ENV_ID, env_kwargs=TASK, deterministic=True)["success_rate"])
-        self.sampled.append(evaluate(model, ENV_ID, env_kwargs=TASK, deterministic=False)["success_rate"])
-        print(
-            f"  {self.name}: {steps:>9,} steps {seconds:7.1f} s  greedy {self.greedy[-1]:.3f}  "
-            f"sampled {self.sampled[-1]:.3f}",
-            flush=True,
-        )
-
-    def summary(self, target: float) -> dict:
-        out = {}
-        for mode in ("greedy", "sampled"):
-            scores = getattr(self, mode)
-            first = next((i for i, s in enumerate(scores) if s >= target), None)
-            out[mode] = {
-                "steps_to_target": None if first is None else self.steps[first],
-                "seconds_to_target": None if first is None else self.seconds[first],
-                "min_after_target": None if first is None else min(scores[first:]),
-                "last": scores[-1] if scores else None,
-            }
-        out["total_steps"], out["total_seconds"] = self.steps[-1], self.seconds[-1]
-        return out
+EVERY = 5 * 256 * 5  # ours: about every 5 updates of 256 episodes; PPO: every rollout (16,384 steps)
 
 
-class Stopwatch:
-    """Training time only: paused while evaluating."""
-
-    def __init__(self):
-        self.total, self._since = 0.0, time.perf_counter()
-
-    def pause(self) -> float:
-        self.total += time.perf_counter() - self._since
-        return self.total
-
-    def resume(self) -> None:
-        self._since = time.perf_counter()
-
-
-def run_ours(seed: int, max_steps: int, target: float, extra_evals: int) -> Curve:
-    curve, clock = Curve("REINFORCE"), Stopwatch()
+def run_ours(seed: int, max_steps: int, target: float, extra_evals: int) -> LearningCurve:
+    curve = LearningCurve(ENV_ID, TASK)
     agent = ReinforceAgent(ENV_ID, env_kwargs=TASK, seed=seed, n_envs=256, group_size=8, learning_rate=1e-3)
-    after = []
-
-    def callback(agent: ReinforceAgent, scalars: dict) -> bool:
-        if agent.num_updates % 5:
-            return True
-        curve.add(agent, agent.num_timesteps, clock.pause())
-        clock.resume()
-        if min(curve.greedy[-1], curve.sampled[-1]) >= target:
-            after.append(1)
-        return len(after) <= extra_evals  # keep going a little after reaching it: does it hold?
-
-    agent.learn(max_steps, callback=callback)
+    agent.learn(max_steps, callback=curve.callback(EVERY, target, patience=extra_evals))
     return curve
 
 
-def run_ppo(seed: int, max_steps: int, max_seconds: float, target: float, extra_evals: int) -> Curve:
+def run_ppo(seed: int, max_steps: int, max_seconds: float, target: float, extra_evals: int) -> LearningCurve:
     from stable_baselines3 import PPO
-    from stable_baselines3.common.callbacks import BaseCallback
 
-    from agents.sb3 import make_sb3_vec_env, token_policy_kwargs
+    from agents.sb3 import CurveCallback, make_sb3_vec_env, token_policy_kwargs
 
-    curve, clock = Curve("PPO"), Stopwatch()
+    curve = LearningCurve(ENV_ID, TASK)
     env = make_sb3_vec_env(ENV_ID, n_envs=8, seed=seed, **TASK)
-
-    class Score(BaseCallback):
-        after, stop = 0, False
-
-        def _on_step(self) -> bool:
-            return not Score.stop  # False ends learn()
-
-        def _on_rollout_end(self) -> None:
-            # scored before the update on this rollout: the policy that collected it
-            curve.add(self.model, self.num_timesteps, clock.pause())
-            clock.resume()
-            if min(curve.greedy[-1], curve.sampled[-1]) >= target:
-                Score.after += 1
-            Score.stop = Score.after > extra_evals or clock.total > max_seconds
-
     model = PPO("MlpPolicy", env, policy_kwargs=token_policy_kwargs(env), seed=seed, device="cpu")
-    model.learn(max_steps, callback=Score())
-    curve.add(model, model.num_timesteps, clock.pause())
+    model.learn(max_steps, callback=CurveCallback(curve, 1, target, patience=extra_evals, max_seconds=max_seconds))
+    curve.record(model, model.num_timesteps)
     return curve
 
 
@@ -139,11 +66,11 @@ def main(
 ) -> dict:
     torch.set_num_threads(1)
     print(f"Reverse-4 partial, target {target:.0%} test success; seed {seed}")
-    curves = [
-        run_ours(seed, ours_steps, target, extra_evals),
-        run_ppo(seed, ppo_steps, ppo_seconds, target, extra_evals),
-    ]
-    results = {c.name: c.summary(target) for c in curves}
+    curves = {
+        "REINFORCE": run_ours(seed, ours_steps, target, extra_evals),
+        "PPO": run_ppo(seed, ppo_steps, ppo_seconds, target, extra_evals),
+    }
+    results = {name: c.summary(target) for name, c in curves.items()}
     print(f"\n{'agent':<11}{'mode':<9}{'steps to target':>16}{'seconds':>9}{'min after':>11}{'last':>7}")
     for name, summary in results.items():
         for mode in ("greedy", "sampled"):
@@ -160,7 +87,7 @@ def main(
         )
     if out:
         with open(out, "w") as f:
-            json.dump({"results": results, "curves": [asdict(c) for c in curves]}, f, indent=1)
+            json.dump({"results": results, "curves": {n: c.to_dict() for n, c in curves.items()}}, f, indent=1)
     return results
 
 

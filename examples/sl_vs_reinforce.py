@@ -11,43 +11,14 @@ sequences each has learned from; the table, how many it took and how long.
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import torch
 
-from agents import Agent, ReinforceAgent, SLAgent, evaluate
+from agents import ReinforceAgent, SLAgent
+from agents.curve import LearningCurve
 
 ENV_ID = "token_gym/Reverse-v0"
-
-
-class Curve:
-    """A callback that scores the agent on the test split every ``every`` updates."""
-
-    def __init__(self, env_kwargs: dict, sequences_per_update: int, every: int, target: float):
-        self.env_kwargs, self.per_update, self.every, self.target = env_kwargs, sequences_per_update, every, target
-        self.sequences: list[int] = []
-        self.success: list[float] = []
-        self.seconds: list[float] = []
-        self.start = time.perf_counter()
-        self.training_seconds = 0.0
-        self._tick = self.start
-
-    def __call__(self, agent: Agent, scalars: dict[str, float]) -> bool:
-        self.training_seconds += time.perf_counter() - self._tick
-        if agent.num_updates % self.every == 0:
-            metrics = evaluate(agent, ENV_ID, env_kwargs=self.env_kwargs, deterministic=True)
-            self.sequences.append(agent.num_updates * self.per_update)
-            self.success.append(metrics["success_rate"])
-            self.seconds.append(self.training_seconds)
-        self._tick = time.perf_counter()
-        return not (self.success and self.success[-1] >= self.target)
-
-    def first_reaching(self, target: float) -> tuple[int | None, float | None]:
-        for sequences, success, seconds in zip(self.sequences, self.success, self.seconds, strict=True):
-            if success >= target:
-                return sequences, seconds
-        return None, None
 
 
 def main(
@@ -73,31 +44,34 @@ def main(
         learning_rate=1e-3,
         policy_kwargs=policy_kwargs,
     )
-    curves = {}
-    for name, agent, budget, per_update in (
+    curves, per_update = {}, {}
+    for name, agent, budget, sequences in (
         ("SL (demonstrations)", sl, sl_timesteps, sl.batch_size),
         ("REINFORCE (own samples)", rl, rl_timesteps, rl.n_envs),
     ):
-        curve = Curve(env_kwargs, per_update, every, target)
-        agent.learn(budget, callback=curve)
-        curves[name] = curve
+        curve = LearningCurve(ENV_ID, env_kwargs, modes=("greedy",))
+        tokens_per_update = sequences * (length + 1)  # a completion and its EOS
+        agent.learn(budget, callback=curve.callback(every * tokens_per_update, target))
+        curves[name], per_update[name] = curve, sequences
 
     results = {}
     print(f"\nReverse, length {length}, partial reward; test split, greedy decoding; target {target:.0%}")
     print(f"{'agent':<26}{'sequences to target':>20}{'seconds':>9}{'final success':>15}")
     for name, curve in curves.items():
-        sequences, seconds = curve.first_reaching(target)
-        final = curve.success[-1] if curve.success else float("nan")
+        first = curve.first_reaching(target)
+        sequences = None if first is None else curve.updates[first] * per_update[name]
+        seconds = None if first is None else curve.seconds[first]
+        final = curve.greedy[-1] if curve.greedy else float("nan")
         results[name] = {"sequences_to_target": sequences, "seconds_to_target": seconds, "final_success": final}
         shown = (f"{sequences:,}", f"{seconds:.1f}") if sequences is not None else ("not reached", "-")
         print(f"{name:<26}{shown[0]:>20}{shown[1]:>9}{final:>15.1%}")
     if plot is not None:
-        save_plot(curves, Path(plot), length)
+        save_plot(curves, per_update, Path(plot), length)
         print(f"plot saved to {plot}")
     return results
 
 
-def save_plot(curves: dict[str, Curve], path: Path, length: int) -> None:
+def save_plot(curves: dict[str, LearningCurve], per_update: dict[str, int], path: Path, length: int) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -105,7 +79,8 @@ def save_plot(curves: dict[str, Curve], path: Path, length: int) -> None:
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, curve in curves.items():
-        ax.plot(curve.sequences, curve.success, marker=".", label=name)
+        sequences = [u * per_update[name] for u in curve.updates]
+        ax.plot(sequences, curve.greedy, marker=".", label=name)
     ax.set_xscale("log")
     ax.set_xlabel("sequences learned from (demonstrations or sampled episodes)")
     ax.set_ylabel("test success (greedy)")
