@@ -33,8 +33,8 @@ from ray.tune.registry import register_env
 from torch import nn
 
 import token_gym
+from agents.encoders import TokenEncoder
 from agents.policy import MASKED_LOGIT
-from agents.sb3.extractor import TokenEmbeddingExtractor
 
 
 def _check_next_step(autoreset_mode: Any) -> None:
@@ -106,7 +106,7 @@ def log_success(*, episode: Any, metrics_logger: Any, **kwargs: Any) -> None:
 class TokenRLModule(TorchRLModule, ValueFunctionAPI):
     """Actor-critic over token ids: the token-embedding encoder, then a policy head and a value head.
 
-    The encoder is the one our SB3 policies use (:class:`agents.sb3.TokenEmbeddingExtractor`:
+    The encoder is the one our SB3 policies use (:class:`agents.encoders.TokenEncoder`:
     token + position embeddings, padding zeroed, "flatten" or "attention"), so an RLlib
     and an SB3 run on the same task compare algorithms, not encoders.
 
@@ -120,8 +120,9 @@ class TokenRLModule(TorchRLModule, ValueFunctionAPI):
         vocab_size = int(self.action_space.n)
         features_dim = int(self.model_config.get("features_dim", 128))
         hidden = int(self.model_config.get("hidden", 64))
-        self.encoder = TokenEmbeddingExtractor(
-            self.observation_space,
+        self.encoder = TokenEncoder(
+            vocab_size,
+            int(self.observation_space.shape[0]),
             features_dim=features_dim,
             embed_dim=int(self.model_config.get("embed_dim", 32)),
             encoder=self.model_config.get("encoder", "flatten"),

@@ -127,9 +127,9 @@ def test_recurrent_ppo_trains_with_the_extractor(path):
         "MlpLstmPolicy", env, policy_kwargs=token_policy_kwargs(env), seed=0, device="cpu", **ON_POLICY
     )
     assert isinstance(model.policy.features_extractor, TokenEmbeddingExtractor)
-    weights = model.policy.features_extractor.token_embedding.weight.detach().clone()
+    weights = model.policy.features_extractor.encoder.token_embedding.weight.detach().clone()
     model.learn(1024)
     assert model.num_timesteps >= 1024
-    assert not torch.equal(weights, model.policy.features_extractor.token_embedding.weight)
+    assert not torch.equal(weights, model.policy.features_extractor.encoder.token_embedding.weight)
     actions, state = model.predict(env.reset(), deterministic=True)
     assert actions.shape == (4,) and state is not None

@@ -30,11 +30,11 @@ def _observations(n=16, seed=0):
 def test_features_have_the_stated_size_and_depend_on_the_tokens(encoder):
     env, obs = _observations()
     extractor = TokenEmbeddingExtractor(env.single_observation_space, features_dim=24, encoder=encoder)
-    assert extractor.vocab_size == env.encoded_task.vocab.size
+    assert extractor.encoder.vocab_size == env.encoded_task.vocab.size
     features = extractor(obs)
     assert features.shape == (16, 24) and features.dtype == torch.float32
     changed = obs.clone()
-    changed[:, -1] = (changed[:, -1] + 1) % extractor.vocab_size
+    changed[:, -1] = (changed[:, -1] + 1) % extractor.encoder.vocab_size
     assert not torch.allclose(extractor(changed), features)
 
 
@@ -48,11 +48,11 @@ def test_padding_positions_contribute_nothing(encoder):
     rows = (obs.long() == pad).all(dim=0)  # positions that are padding in every row
     assert rows.any()
     before_masked, before_plain = masked(obs), plain(obs)
-    noise = torch.randn(2, masked.position_embedding.embedding_dim, generator=torch.Generator().manual_seed(0))
+    noise = torch.randn(2, masked.encoder.position_embedding.embedding_dim, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         for extractor in (masked, plain):
-            extractor.position_embedding.weight[rows] += noise[0]
-            extractor.token_embedding.weight[pad] += noise[1]
+            extractor.encoder.position_embedding.weight[rows] += noise[0]
+            extractor.encoder.token_embedding.weight[pad] += noise[1]
     torch.testing.assert_close(masked(obs), before_masked)
     assert not torch.allclose(plain(obs), before_plain)
 
@@ -66,7 +66,7 @@ def test_no_one_hot_sized_layer_and_gradients_reach_the_embeddings():
             assert module.in_features < 600
     obs = torch.randint(1, 600, (8, 40)).float()
     extractor(obs).sum().backward()
-    assert extractor.token_embedding.weight.grad.abs().sum() > 0
+    assert extractor.encoder.token_embedding.weight.grad.abs().sum() > 0
     flatten = TokenEmbeddingExtractor(space, features_dim=64, embed_dim=16)
     one_hot_first_layer = 40 * 600 * 64
     assert sum(p.numel() for p in flatten.parameters()) < one_hot_first_layer / 10
@@ -117,6 +117,6 @@ def test_every_algorithm_builds_a_policy_around_it(cls):
     policy = "MlpLstmPolicy" if cls is RecurrentPPO else "MlpPolicy"
     model = cls(policy, env, policy_kwargs=token_policy_kwargs(env, encoder="attention"), device="cpu")
     extractors = [m for m in model.policy.modules() if isinstance(m, TokenEmbeddingExtractor)]
-    assert extractors and all(e.encoder == "attention" for e in extractors)
+    assert extractors and all(e.encoder.encoder == "attention" for e in extractors)
     actions, _ = model.predict(env.reset())
     assert actions.shape == (2,) and env.action_space.contains(int(actions[0]))
