@@ -1,4 +1,4 @@
-"""Environment speed, side by side in one run (issue 2's speed goals).
+"""Environment speed, side by side in one run.
 
     python -m benchmarks.env_speed [--repeats 7] [--num-envs 4096] [--steps 200]
 

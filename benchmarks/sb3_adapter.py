@@ -1,4 +1,4 @@
-"""SB3 through the adapter vs through DummyVecEnv(gym.make), side by side in one run (issue 4).
+"""SB3 through the adapter vs through DummyVecEnv(gym.make), side by side in one run.
 
     python -m benchmarks.sb3_adapter [--repeats 3] [--num-envs 8 64 256] [--threshold 0.9]
 

@@ -1,4 +1,4 @@
-"""Token embeddings vs SB3's default one-hot encoding on a large vocabulary, side by side (issue 4).
+"""Token embeddings vs SB3's default one-hot encoding on a large vocabulary, side by side.
 
     python -m benchmarks.sb3_extractor [--repeats 3] [--steps 16384]
 

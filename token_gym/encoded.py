@@ -2,9 +2,16 @@
 
 :class:`EncodedTask` tokenizes a :class:`~token_gym.tasks.Task` once and
 holds numpy arrays, so that building observations, deciding termination and
-verifying completions are array operations on any batch of episodes. The
-single env calls the same methods with a batch of one, which is how the two
-stay identical.
+verifying completions are array operations on any batch of episodes.
+
+What the two envs share, and how. Both call the same methods, the single env
+with a batch of one, for the initial observations, prefix and prompt-index
+checks (``check_prefixes``, ``check_prompt_index``) and end-of-episode scoring
+(``finish``: ``score`` from counted hits, or ``verify`` on text). Two rules run
+in each env's own form over the same tables: counting answer hits as tokens
+arrive (``expected`` for the single env; ``expected_cells`` through per-row
+cursors in the vector env) and termination (``ends``; ``stop_lengths`` through
+cursors). The lockstep tests in tests/test_vector_env.py keep those pairs equal.
 
 Observation layout (width ``L = P + 1 + C``; P the longest prompt, C the cap)::
 
