@@ -98,3 +98,14 @@ def test_random_strings_are_uniform_enough():
     assert sorted(task.prompts) == list("abcd")
     counts = np.unique(np.array([list(p) for p in copy(length=6, num_prompts=1000).prompts]), return_counts=True)[1]
     assert counts.min() > 0.7 * counts.mean()
+
+
+def test_a_longer_secret_extends_the_shorter_one():
+    """A length curriculum keeps what was found: same task_seed, the secret of length l is a prefix."""
+    from token_gym.tasks.probes import combination_lock, secret_string
+
+    for make in (secret_string, combination_lock):
+        short, long = make(length=3, num_prompts=5), make(length=7, num_prompts=5)
+        assert all(b.startswith(a) for a, b in zip(short.answers, long.answers, strict=True))
+        assert len(set(long.answers)) == 5  # each prompt its own secret
+    assert secret_string(length=7, num_prompts=5, task_seed=1).answers != secret_string(length=7, num_prompts=5).answers

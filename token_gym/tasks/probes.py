@@ -8,19 +8,28 @@ from __future__ import annotations
 
 import numpy as np
 
-from token_gym.checks import choice, number, positive_int
-from token_gym.tasks.base import Task, check_alphabet, random_strings, task_rng
+from token_gym.checks import choice, non_negative_int, number, positive_int
+from token_gym.tasks.base import Task, check_alphabet
 
 
 def _hidden_strings(
-    length: object, alphabet: object, num_prompts: object, task_seed: int
+    length: object, alphabet: object, num_prompts: object, task_seed: object
 ) -> tuple[list[str], list[str]]:
-    """Prompts ``"0"``, ``"1"``, ... and a hidden string of ``length`` over ``alphabet`` for each."""
+    """Prompts ``"0"``, ``"1"``, ... and a hidden string of ``length`` over ``alphabet`` for each.
+
+    Prompt i's string is drawn from its own generator, seeded ``(task_seed, i)``, one character at a
+    time: the string of length l is the first l characters of the string of any greater length.
+    A length curriculum therefore keeps what was found (and two prompts never share a stream).
+    """
     length = positive_int("length", length)
     alphabet = check_alphabet("alphabet", alphabet)
     num_prompts = positive_int("num_prompts", num_prompts)
-    rng = task_rng(task_seed)
-    secrets = [random_strings(rng, alphabet, length, 1)[0] for _ in range(num_prompts)]
+    seed = non_negative_int("task_seed", task_seed)
+    letters = np.array(list(alphabet))
+    secrets = [
+        "".join(letters[np.random.default_rng([seed, i]).integers(len(alphabet), size=length)])
+        for i in range(num_prompts)
+    ]
     return [str(i) for i in range(num_prompts)], secrets
 
 
