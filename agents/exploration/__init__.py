@@ -1,5 +1,23 @@
-"""Exploration strategies: small objects that change how the agent samples, is rewarded, or where it starts."""
+"""Exploration strategies: small composable objects with optional hooks into a REINFORCE update.
 
-from agents.exploration.sampling import EpsilonUniform, Temperature
+Select them by name with parameters, ``"temperature:t=1.5"``, or as dicts; compose them in a list::
 
-__all__ = ["EpsilonUniform", "Temperature"]
+    ReinforceAgent(env, strategies=["temperature:t=1.5", "entropy:coef=0.01"])
+
+:mod:`agents.exploration.base` says what a strategy is; one module per family holds them.
+"""
+
+from agents.exploration.base import LossContext, Strategies, Strategy, parse_strategies, parse_strategy
+from agents.exploration.sampling import EpsilonUniform, Temperature, TopK, TopP
+
+__all__ = [
+    "EpsilonUniform",
+    "LossContext",
+    "Strategies",
+    "Strategy",
+    "Temperature",
+    "TopK",
+    "TopP",
+    "parse_strategies",
+    "parse_strategy",
+]
