@@ -11,28 +11,31 @@ sets w = G − b on tokens the policy sampled itself through the env (:mod:`agen
     print(evaluate(rl, "token_gym/Reverse-v0", env_kwargs={"length": 4}))
 """
 
-from agents.base import Agent
+from agents.base import Agent, AgentConfig
 from agents.baselines import BASELINES, Baseline
 from agents.evaluate import evaluate, pass_at_k
 from agents.objective import policy_loss, token_log_probs, weighted_log_likelihood
 from agents.policy import GRUPolicy, PolicyConfig, TransformerPolicy, make_policy
-from agents.reinforce import ReinforceAgent
+from agents.reinforce import ReinforceAgent, ReinforceConfig
 from agents.rollout import EpsilonUniform, LogitsHook, Rollout, RolloutSampler, Temperature, returns
 from agents.sb3 import TokenEmbeddingExtractor, TokenSB3VecEnv, make_sb3_vec_env, token_policy_kwargs
-from agents.sl import SLAgent
+from agents.sl import SLAgent, SLConfig
 
 __all__ = [
     "BASELINES",
     "Agent",
+    "AgentConfig",
     "Baseline",
     "EpsilonUniform",
     "GRUPolicy",
     "LogitsHook",
     "PolicyConfig",
     "ReinforceAgent",
+    "ReinforceConfig",
     "Rollout",
     "RolloutSampler",
     "SLAgent",
+    "SLConfig",
     "Temperature",
     "TokenEmbeddingExtractor",
     "TokenSB3VecEnv",

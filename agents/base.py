@@ -5,10 +5,14 @@ callback=None, progress_bar=False)``, ``predict(obs, deterministic=False) ->
 (action, state)``, ``save(path)`` and ``Agent.load(path, env=None)``.
 Subclasses supply one method, ``_update()``: one optimizer step and its scalars.
 
-Checkpoints are one zip file with two members: ``config.json`` (agent class,
-hyperparameters, env id and kwargs, policy shape) and ``policy.pt`` (the
-policy's ``state_dict``, read back with ``torch.load(weights_only=True)``:
-nothing is unpickled).
+The keyword arguments become one config dataclass per agent (:class:`AgentConfig`,
+extended by ``ReinforceConfig`` and ``SLConfig``): the field docstrings document
+them, ``__post_init__`` checks them, the agent reads ``self.config``.
+
+Checkpoints are one zip file: ``config.json`` (agent class, the config as
+``dataclasses.asdict``, env id and kwargs) and ``policy.pt`` (the policy's
+``state_dict``, read back with ``torch.load(weights_only=True)``: nothing is
+unpickled).
 """
 
 from __future__ import annotations
@@ -16,8 +20,10 @@ from __future__ import annotations
 import copy
 import io
 import json
+import os
 import zipfile
 from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -25,26 +31,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from agents.envs import encoded_task_of, env_source, make_vec
+from agents.envs import encoded_task_of, training_env
 from agents.logger import ScalarLogger
-from agents.policy import Policy, PolicyConfig, make_policy
-from token_gym import EncodedTask, TokenVectorEnv
+from agents.policy import Policy, PolicyConfig, make_policy, policy_shape
+from token_gym import EncodedTask, checks
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 Callback = Callable[["Agent", dict[str, float]], Any]
 """``callback(agent, scalars)`` after every update; returning False stops ``learn``."""
-
-
-def _check_positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _check_non_negative(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-        raise ValueError(f"{name} must be a non-negative number, got {value!r}")
-    return float(value)
 
 
 def _json_safe(kwargs: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
@@ -59,23 +53,73 @@ def _json_safe(kwargs: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     return safe, dropped
 
 
+def _normalise(config: object, **values: Any) -> None:
+    """Store checked values on a frozen config (in ``__post_init__``: the dataclass is frozen afterwards)."""
+    for name, value in values.items():
+        object.__setattr__(config, name, value)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentConfig:
+    """The hyperparameters every agent shares; :class:`~agents.reinforce.ReinforceConfig` and
+    :class:`~agents.sl.SLConfig` add their own.
+
+    An agent builds its config from its keyword arguments (``Agent(env, seed=1, learning_rate=3e-3)``)
+    and reads ``agent.config.x``; every value is checked here, once, and an error names its
+    parameter. Frozen: it is what the agent was built with (a new value needs a new agent, or
+    ``Agent.load(path, name=value)``). A checkpoint's config.json holds it as is
+    (``dataclasses.asdict``), and loading builds it back from there.
+    """
+
+    seed: int = 0
+    """Seeds the policy's initialisation, the agent's sampling and shuffles, and the env's prompt draws."""
+    n_envs: int = 1
+    """Rows of the training vector env; a ``gym.make_vec`` env passed as ``env`` sets it (its ``num_envs``)."""
+    learning_rate: float = 1e-3
+    """Adam's step size (> 0)."""
+    max_grad_norm: float | None = 1.0
+    """Clip the gradient's global norm to this (> 0); None disables clipping."""
+    policy_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Shape of a new policy: any of the :data:`~agents.policy.SHAPE_FIELDS` of
+    :class:`~agents.policy.PolicyConfig` (the others take its defaults, ``max_len`` the env's observation
+    width). Completed on construction with every key, as the policy built (or passed in) has it."""
+    mask_actions: bool = True
+    """Restrict a new policy to the task's useful tokens (alphabet and EOS)."""
+    log_dir: str | None = None
+    """Where ``progress.csv`` (and TensorBoard events, if installed) go; None keeps scalars in memory."""
+
+    def __post_init__(self) -> None:
+        if self.log_dir is not None and not isinstance(self.log_dir, str | os.PathLike):
+            raise ValueError(f"log_dir must be a path or None, got {self.log_dir!r}")
+        _normalise(
+            self,
+            seed=checks.non_negative_int("seed", self.seed),
+            n_envs=checks.positive_int("n_envs", self.n_envs),
+            learning_rate=checks.positive("learning_rate", self.learning_rate),
+            max_grad_norm=None if self.max_grad_norm is None else checks.positive("max_grad_norm", self.max_grad_norm),
+            policy_kwargs=policy_shape(self.policy_kwargs),
+            mask_actions=checks.boolean("mask_actions", self.mask_actions),
+            log_dir=None if self.log_dir is None else os.fspath(self.log_dir),
+        )
+
+
 class Agent:
     """A learner of π(token | prefix) on a token_gym task.
 
     Args:
         env: a token_gym id string (with ``env_kwargs``), a ``gym.make`` env, or a
             ``gym.make_vec`` env (used as is for rollouts).
-        policy: None (a new :class:`~agents.policy.TransformerPolicy` from
+        policy: None (a new :class:`~agents.policy.TransformerPolicy` or GRU from
             ``policy_kwargs``), a policy module, or another agent (its policy is
             shared, not copied: SL → RL fine-tunes it in place).
         seed: seeds the policy's initialisation, sampling, and the env.
-        learning_rate: Adam's step size.
-        policy_kwargs: ``n_layer``, ``n_head``, ``n_embd``, ``dropout``, ``kind`` ("transformer" or "gru").
-        mask_actions: restrict the policy to the task's useful tokens (alphabet and EOS).
-        log_dir: where ``progress.csv`` (and TensorBoard events, if installed) go; None keeps scalars in memory.
+        env_kwargs: the task's kwargs, when ``env`` is an id.
+        **hyperparameters: the fields of the agent's config class (:attr:`config_class`:
+            :class:`AgentConfig` and its subclasses document each one); ``self.config`` holds them.
     """
 
     algorithm: ClassVar[str] = "agent"
+    config_class: ClassVar[type[AgentConfig]] = AgentConfig
     registry: ClassVar[dict[str, type[Agent]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any):
@@ -89,74 +133,65 @@ class Agent:
         seed: int = 0,
         *,
         env_kwargs: dict[str, Any] | None = None,
-        n_envs: int = 1,
-        learning_rate: float = 1e-3,
-        policy_kwargs: dict[str, Any] | None = None,
-        mask_actions: bool = True,
-        log_dir: str | Path | None = None,
-        hyperparameters: dict[str, Any] | None = None,
+        **hyperparameters: Any,
     ):
-        if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-        if not (isinstance(learning_rate, int | float) and learning_rate > 0):
-            raise ValueError(f"learning_rate must be a positive number, got {learning_rate!r}")
-        self.seed = int(seed)
-        self.env_id, self.env_kwargs = env_source(env, env_kwargs)
-        self.n_envs = _check_positive_int("n_envs", n_envs)
-        if isinstance(getattr(env, "unwrapped", None), TokenVectorEnv):
-            self.train_env = env  # the user's vector env: its num_envs is the batch
-            self.n_envs = env.num_envs
-        else:
-            self.train_env = make_vec(self.env_id, self.env_kwargs, self.n_envs, "train")
+        self.config = self._make_config(seed=seed, **hyperparameters)
+        self.train_env, self.env_id, self.env_kwargs = training_env(env, env_kwargs, self.config.n_envs)
+        if self.train_env.num_envs != self.config.n_envs:  # the user's vector env: its num_envs is the batch
+            self.config = replace(self.config, n_envs=self.train_env.num_envs)
         self.encoded_task: EncodedTask = encoded_task_of(self.train_env)
-        self.learning_rate = float(learning_rate)
-        self.mask_actions = bool(mask_actions)
-        self.policy_kwargs = dict(policy_kwargs or {})
-        self.hyperparameters = dict(hyperparameters or {})
-        self.log_dir = None if log_dir is None else str(log_dir)
 
-        torch.manual_seed(self.seed)
-        self.policy = self._make_policy(policy)
-        self.generator = torch.Generator().manual_seed(self.seed)
-        self.rng = np.random.default_rng(self.seed)
-        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=self.learning_rate)
-        self.logger = ScalarLogger(self.log_dir)
+        torch.manual_seed(self.config.seed)
+        self.policy = self._make_policy(policy, hyperparameters.get("policy_kwargs"))
+        self.config = replace(self.config, policy_kwargs=self.policy.config.shape)  # the shape as built
+        self.generator = torch.Generator().manual_seed(self.config.seed)
+        self.rng = np.random.default_rng(self.config.seed)
+        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=self.config.learning_rate)
+        self.logger = ScalarLogger(self.config.log_dir)
         self.num_timesteps = 0
         self.num_updates = 0
 
+    @classmethod
+    def _make_config(cls, **hyperparameters: Any) -> AgentConfig:
+        names = sorted(f.name for f in fields(cls.config_class))
+        unknown = sorted(set(hyperparameters) - set(names))
+        if unknown:
+            raise TypeError(
+                f"{cls.__name__}() got an unexpected keyword argument {unknown[0]!r}; "
+                f"its hyperparameters (the fields of {cls.config_class.__name__}): {', '.join(names)}"
+            )
+        return cls.config_class(**hyperparameters)
+
     # -- the policy ---------------------------------------------------------
 
-    def _make_policy(self, policy: nn.Module | Agent | None) -> Policy:
-        vocab = self.encoded_task.vocab
+    def _make_policy(self, policy: nn.Module | Agent | None, policy_kwargs: dict[str, Any] | None) -> Policy:
+        vocab, width = self.encoded_task.vocab, self.encoded_task.observation_width
         if isinstance(policy, Agent):
             policy = policy.policy
         if policy is None:
-            unknown = set(self.policy_kwargs) - {"n_layer", "n_head", "n_embd", "dropout", "kind"}
-            if unknown:
-                raise ValueError(
-                    f"unknown policy_kwargs {sorted(unknown)}; valid: dropout, kind, n_embd, n_head, n_layer"
-                )
+            shape = self.config.policy_kwargs
             config = PolicyConfig(
-                vocab_size=vocab.size,
-                pad_id=vocab.pad_id,
-                max_len=self.encoded_task.observation_width,
-                **self.policy_kwargs,
+                vocab_size=vocab.size, pad_id=vocab.pad_id, **{**shape, "max_len": shape["max_len"] or width}
             )
-            mask = torch.from_numpy(self.encoded_task.action_mask.copy()) if self.mask_actions else None
+        else:
+            config = getattr(policy, "config", None)
+            if not isinstance(config, PolicyConfig):
+                raise TypeError(
+                    f"policy must be a TransformerPolicy/GRUPolicy or an agent, got {type(policy).__name__}"
+                )
+            if config.vocab_size != vocab.size or config.pad_id != vocab.pad_id:
+                raise ValueError(
+                    f"policy vocabulary (size {config.vocab_size}, pad {config.pad_id}) does not match the env's "
+                    f"(size {vocab.size}, pad {vocab.pad_id})"
+                )
+            asked = {k: v for k, v in (policy_kwargs or {}).items() if config.shape.get(k, v) != v}
+            if asked:
+                raise ValueError(f"policy_kwargs {asked} shape a new policy; the policy passed in has {config.shape}")
+        if config.max_len < width:
+            raise ValueError(f"policy max_len={config.max_len} is shorter than the env's observations ({width})")
+        if policy is None:
+            mask = torch.from_numpy(self.encoded_task.action_mask.copy()) if self.config.mask_actions else None
             return make_policy(config, mask)
-        config = getattr(policy, "config", None)
-        if not isinstance(config, PolicyConfig):
-            raise TypeError(f"policy must be a TransformerPolicy/GRUPolicy or an agent, got {type(policy).__name__}")
-        if config.vocab_size != vocab.size or config.pad_id != vocab.pad_id:
-            raise ValueError(
-                f"policy vocabulary (size {config.vocab_size}, pad {config.pad_id}) does not match the env's "
-                f"(size {vocab.size}, pad {vocab.pad_id})"
-            )
-        if config.max_len < self.encoded_task.observation_width:
-            raise ValueError(
-                f"policy max_len={config.max_len} is shorter than the env's observations ({self.encoded_task.observation_width})"
-            )
-        self.policy_kwargs = {k: getattr(config, k) for k in ("n_layer", "n_head", "n_embd", "dropout", "kind")}
         policy.requires_grad_(True)  # this agent trains it (a frozen copy passed in is thawed)
         return policy
 
@@ -175,7 +210,7 @@ class Agent:
 
     def learn(self, total_timesteps: int, callback: Callback | None = None, progress_bar: bool = False) -> Agent:
         """Update until ``total_timesteps`` more tokens have been learned from (or ``callback`` returns False)."""
-        total = _check_positive_int("total_timesteps", total_timesteps)
+        total = checks.positive_int("total_timesteps", total_timesteps)
         bar = None
         if progress_bar:
             from tqdm.auto import tqdm
@@ -203,9 +238,12 @@ class Agent:
         return self
 
     def _step(self, loss: torch.Tensor, max_grad_norm: float | None) -> float:
+        """Backward and one optimizer step, the gradient clipped to ``max_grad_norm`` (None: not clipped)."""
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), max_grad_norm or float("inf"))
+        norm = torch.nn.utils.clip_grad_norm_(
+            self.policy.parameters(), float("inf") if max_grad_norm is None else max_grad_norm
+        )
         self.optimizer.step()
         return float(norm)
 
@@ -239,20 +277,15 @@ class Agent:
 
     # -- checkpoints --------------------------------------------------------
 
-    def _config(self) -> dict[str, Any]:
+    def _checkpoint_config(self) -> dict[str, Any]:
         env_kwargs, dropped = _json_safe(self.env_kwargs)
         return {
             "format_version": FORMAT_VERSION,
             "algorithm": self.algorithm,
+            "config": asdict(self.config),
             "env_id": self.env_id,
             "env_kwargs": env_kwargs,
             "env_kwargs_not_saved": dropped,
-            "seed": self.seed,
-            "n_envs": self.n_envs,
-            "learning_rate": self.learning_rate,
-            "mask_actions": self.mask_actions,
-            "policy": self.policy.config.to_dict(),
-            "hyperparameters": self.hyperparameters,
             "num_timesteps": self.num_timesteps,
         }
 
@@ -263,7 +296,7 @@ class Agent:
             path = path.with_suffix(".zip")
         path.parent.mkdir(parents=True, exist_ok=True)
         with zipfile.ZipFile(path, "w") as archive:
-            archive.writestr("config.json", json.dumps(self._config(), indent=2))
+            archive.writestr("config.json", json.dumps(self._checkpoint_config(), indent=2))
             for name, state in {"policy": self.policy.state_dict(), **self._extra_state()}.items():
                 weights = io.BytesIO()
                 torch.save(state, weights)
@@ -279,13 +312,21 @@ class Agent:
 
     @classmethod
     def load(cls, path: str | Path, env: object = None, **overrides: Any) -> Agent:
-        """An agent from ``save``'s file; ``env`` defaults to the saved env id and kwargs."""
+        """An agent from ``save``'s file; ``env`` defaults to the saved env id and kwargs.
+
+        ``overrides`` replace config fields (``learning_rate=...``) or give what a config does not
+        hold (a REINFORCE agent's ``reference`` or ``logits_hook``).
+        """
         config, states = read_checkpoint(path)
         state = states.pop("policy")
         algorithm = config.get("algorithm")
         agent_class = Agent.registry.get(algorithm)
         if agent_class is None or not issubclass(agent_class, cls):
             raise ValueError(f"{path}: holds a {algorithm!r} agent, which {cls.__name__}.load cannot load")
+        saved = _config_from(agent_class.config_class, config.get("config"), path)
+        names = {f.name for f in fields(saved)}
+        agent_config = replace(saved, **{k: v for k, v in overrides.items() if k in names})
+        others = {k: v for k, v in overrides.items() if k not in names}
         if env is None:
             if config.get("env_id") is None:
                 raise ValueError(f"{path}: the env was not a registered id; pass env= to load")
@@ -293,28 +334,12 @@ class Agent:
                 raise ValueError(
                     f"{path}: env kwargs {config['env_kwargs_not_saved']} were not saved; pass env= to load"
                 )
-            env_kwargs = config["env_kwargs"]
+            others["env_kwargs"] = config["env_kwargs"]
             env = config["env_id"]
-        else:
-            env_kwargs = None
-        policy_config = PolicyConfig(**config["policy"])
-        kwargs = {
-            "seed": config["seed"],
-            "learning_rate": config["learning_rate"],
-            "mask_actions": config["mask_actions"],
-            "policy_kwargs": {
-                k: v for k, v in config["policy"].items() if k in ("n_layer", "n_head", "n_embd", "dropout", "kind")
-            },
-            **config["hyperparameters"],
-            **overrides,
-        }
-        if not isinstance(getattr(env, "unwrapped", None), TokenVectorEnv):
-            kwargs["n_envs"] = config["n_envs"]
-        if env_kwargs is not None:
-            kwargs["env_kwargs"] = env_kwargs
-        agent = agent_class(env, **kwargs)
-        if agent.policy.config != policy_config:
-            raise ValueError(f"{path}: the saved policy {policy_config} does not fit this env ({agent.policy.config})")
+        try:
+            agent = agent_class(env, **asdict(agent_config), **others)
+        except ValueError as error:
+            raise ValueError(f"{path}: {error}") from None
         try:
             agent.policy.load_state_dict(state)
         except RuntimeError as error:
@@ -322,6 +347,21 @@ class Agent:
         agent._load_extra_state(states, Path(path))
         agent.num_timesteps = int(config.get("num_timesteps", 0))
         return agent
+
+
+def _config_from(config_class: type[AgentConfig], values: object, path: str | Path) -> AgentConfig:
+    """The config dataclass from a checkpoint's config.json, with errors that name the file and the key."""
+    if not isinstance(values, dict):
+        raise ValueError(f"{path}: config.json has no 'config' object")
+    unknown = sorted(set(values) - {f.name for f in fields(config_class)})
+    if unknown:
+        raise ValueError(
+            f"{path}: config.json's config has unknown key(s) {unknown}, which {config_class.__name__} does not have"
+        )
+    try:
+        return config_class(**values)
+    except ValueError as error:
+        raise ValueError(f"{path}: config.json's config: {error}") from None
 
 
 def read_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, dict[str, torch.Tensor]]]:

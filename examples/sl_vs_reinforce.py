@@ -75,8 +75,8 @@ def main(
     )
     curves = {}
     for name, agent, budget, per_update in (
-        ("SL (demonstrations)", sl, sl_timesteps, sl.batch_size),
-        ("REINFORCE (own samples)", rl, rl_timesteps, rl.n_envs),
+        ("SL (demonstrations)", sl, sl_timesteps, sl.config.batch_size),
+        ("REINFORCE (own samples)", rl, rl_timesteps, rl.config.n_envs),
     ):
         curve = Curve(env_kwargs, per_update, every, target)
         agent.learn(budget, callback=curve)

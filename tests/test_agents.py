@@ -1,6 +1,7 @@
 """The agents' shared surface: construction, predict, learn, save/load, determinism, bad input."""
 
 import csv
+import dataclasses
 import json
 import re
 import zipfile
@@ -11,7 +12,7 @@ import pytest
 import torch
 
 import token_gym  # noqa: F401
-from agents import Agent, ReinforceAgent, SLAgent
+from agents import Agent, AgentConfig, PolicyConfig, ReinforceAgent, ReinforceConfig, SLAgent, SLConfig
 from agents.sl import corrupt, oracle_demonstrations
 
 ENV = "token_gym/Reverse-v0"
@@ -40,7 +41,7 @@ def test_env_can_be_an_id_a_made_env_or_a_vector_env():
     vec = gym.make_vec(ENV, num_envs=8, **KW)
     from_vec = ReinforceAgent(vec, group_size=4, policy_kwargs=TINY)
     assert from_env.env_kwargs == KW and from_env.env_id == ENV
-    assert from_vec.train_env is vec and from_vec.n_envs == 8
+    assert from_vec.train_env is vec and from_vec.config.n_envs == 8
     assert from_id.encoded_task.vocab.size == from_vec.encoded_task.vocab.size
     from_env.learn(10)
     from_vec.learn(10)
@@ -49,20 +50,94 @@ def test_env_can_be_an_id_a_made_env_or_a_vector_env():
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"seed": -1}, "seed"),
+        ({"seed": -1}, "seed must be a non-negative integer"),
+        ({"seed": True}, r"seed must be an integer, got True \(bool\)"),
+        ({"seed": 1.0}, "seed must be an integer"),
         ({"baseline": "ppo"}, "baseline must be one of"),
         ({"baseline": "rloo", "group_size": 1}, "group_size must be >= 2"),
-        ({"n_envs": 10}, "multiple of group_size"),
+        ({"n_envs": 10}, r"n_envs \(10\) must be a multiple of group_size \(4\)"),
         ({"gamma": 1.5}, "gamma"),
         ({"ent_coef": -1}, "ent_coef"),
+        ({"kl_coef": float("inf")}, r"kl_coef must be a finite number in \[0, inf\), got inf"),
+        ({"kl_coef": float("nan")}, r"kl_coef must be a finite number in \[0, inf\), got nan"),
         ({"learning_rate": 0}, "learning_rate"),
+        ({"learning_rate": float("nan")}, r"learning_rate must be a finite number in \(0, inf\), got nan"),
+        ({"max_grad_norm": 0}, r"max_grad_norm must be a finite number in \(0, inf\), got 0"),
+        ({"max_grad_norm": -1.0}, "max_grad_norm"),
+        ({"mask_actions": 1}, "mask_actions must be True or False"),
+        ({"importance_correction": "yes"}, "importance_correction must be True or False"),
         ({"policy_kwargs": {"n_layers": 2}}, "unknown policy_kwargs"),
+        ({"policy_kwargs": {"n_layer": 0}}, r"policy_kwargs\['n_layer'\] must be a positive integer, got 0"),
+        ({"policy_kwargs": {"n_embd": 30}}, r"policy_kwargs\['n_embd'\] must be a multiple of n_head"),
+        ({"policy_kwargs": {"dropout": -0.1}}, r"policy_kwargs\['dropout'\]"),
+        ({"policy_kwargs": {"kind": "lstm"}}, r"policy_kwargs\['kind'\] must be one of"),
+        ({"policy_kwargs": {"max_len": 4}}, r"policy max_len=4 is shorter than the env's observations \(8\)"),
     ],
 )
 def test_bad_hyperparameters_are_named(kwargs, match):
     base = {"env_kwargs": KW, "n_envs": 16, "group_size": 4, **kwargs}
     with pytest.raises(ValueError, match=match):
         ReinforceAgent(ENV, **base)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"batch_size": 0}, "batch_size must be a positive integer"),
+        ({"corrupt_fraction": float("nan")}, "corrupt_fraction"),
+        ({"max_grad_norm": 0.0}, "max_grad_norm"),
+        ({"seed": np.True_}, "seed must be an integer"),
+        ({"log_dir": 3}, "log_dir must be a path or None"),
+    ],
+)
+def test_bad_sl_hyperparameters_are_named(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        SLAgent(ENV, env_kwargs=KW, **kwargs)
+
+
+def test_an_unknown_hyperparameter_is_a_type_error_naming_it():
+    with pytest.raises(TypeError, match=r"SLAgent\(\) got an unexpected keyword argument 'group_size'"):
+        SLAgent(ENV, env_kwargs=KW, group_size=4)
+
+
+def test_the_config_holds_the_hyperparameters_once_and_completely():
+    agent = reinforce(seed=3, kl_coef=0.5)
+    config = agent.config
+    assert isinstance(config, ReinforceConfig) and config.seed == 3 and config.kl_coef == 0.5
+    assert config.policy_kwargs == {
+        **TINY,
+        "max_len": agent.encoded_task.observation_width,
+        "dropout": 0.0,
+        "kind": "transformer",
+    }
+    assert config.policy_kwargs == agent.policy.config.shape
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.learning_rate = 1.0  # Adam would never see it
+    assert not hasattr(agent, "kl_coef") and not hasattr(agent, "hyperparameters")
+    shared = ReinforceAgent(ENV, policy=agent, env_kwargs=KW, n_envs=8, group_size=4)
+    assert shared.config.policy_kwargs == agent.config.policy_kwargs  # the shape of the policy passed in
+    with pytest.raises(ValueError, match=r"policy_kwargs \{'n_layer': 3\} shape a new policy"):
+        ReinforceAgent(ENV, policy=agent, env_kwargs=KW, n_envs=8, group_size=4, policy_kwargs={"n_layer": 3})
+    assert ReinforceAgent(ENV, **dataclasses.asdict(config), env_kwargs=KW).config == config
+
+
+def test_every_config_field_has_a_docstring():
+    import ast
+    import inspect
+    import itertools
+
+    for config_class in (AgentConfig, ReinforceConfig, SLConfig, PolicyConfig):
+        body = ast.parse(inspect.getsource(config_class)).body[0].body
+        documented = {
+            node.target.id
+            for node, after in itertools.pairwise(body)
+            if isinstance(node, ast.AnnAssign)
+            and isinstance(after, ast.Expr)
+            and isinstance(after.value, ast.Constant)
+            and isinstance(after.value.value, str)
+        }
+        declared = {node.target.id for node in body if isinstance(node, ast.AnnAssign)}
+        assert declared and declared == documented, f"{config_class.__name__}: {sorted(declared - documented)}"
 
 
 def test_bad_envs_are_refused():
@@ -202,14 +277,36 @@ def test_save_and_load_round_trip(tmp_path, make):
     assert path.name == "agent.zip"
     with zipfile.ZipFile(path) as archive:
         config = json.loads(archive.read("config.json"))
-    assert config["algorithm"] == agent.algorithm and config["env_kwargs"] == KW and config["seed"] == 2
+    assert config["algorithm"] == agent.algorithm and config["env_kwargs"] == KW
+    assert config["config"] == dataclasses.asdict(agent.config) and config["config"]["seed"] == 2
     loaded = Agent.load(path)
-    assert type(loaded) is type(agent) and loaded.hyperparameters == agent.hyperparameters
+    assert type(loaded) is type(agent) and loaded.config == agent.config
     assert all(torch.equal(a, b) for a, b in zip(weights(agent), weights(loaded), strict=True))
     obs, _ = gym.make_vec(ENV, num_envs=8, **KW).reset(seed=1)
     assert np.array_equal(agent.predict(obs, deterministic=True)[0], loaded.predict(obs, deterministic=True)[0])
     on_env = type(agent).load(path, env=gym.make(ENV, **KW))
     assert on_env.policy.config == agent.policy.config
+
+
+def test_an_agent_on_a_borrowed_longer_policy_saves_and_loads(tmp_path):
+    teacher = SLAgent(ENV, env_kwargs={"length": 5, "alphabet": "abcd"}, policy_kwargs=TINY)
+    student = ReinforceAgent(ENV, policy=teacher, env_kwargs=KW, n_envs=8, group_size=4)
+    width = student.encoded_task.observation_width
+    assert student.config.policy_kwargs["max_len"] == teacher.encoded_task.observation_width > width
+    loaded = ReinforceAgent.load(student.save(tmp_path / "rl.zip"))  # rebuilt with the teacher's max_len
+    assert loaded.policy.config == student.policy.config
+    assert all(torch.equal(a, b) for a, b in zip(weights(student), weights(loaded), strict=True))
+
+
+def test_load_overrides_config_fields(tmp_path):
+    path = sl().save(tmp_path / "sl.zip")
+    loaded = SLAgent.load(path, learning_rate=0.01, batch_size=8)
+    assert loaded.config.learning_rate == 0.01 and loaded.config.batch_size == 8
+    assert loaded.optimizer.param_groups[0]["lr"] == 0.01
+    with pytest.raises(ValueError, match="learning_rate must be"):
+        SLAgent.load(path, learning_rate=-1)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'nope'"):
+        SLAgent.load(path, nope=1)
 
 
 def test_kl_reference_is_saved(tmp_path):
@@ -230,7 +327,7 @@ def test_checkpoint_errors_name_the_file(tmp_path):
     path = sl().save(tmp_path / "sl.zip")
     with pytest.raises(ValueError, match=re.escape("sl.zip: holds a 'sl' agent")):
         ReinforceAgent.load(path)
-    with pytest.raises(ValueError, match=re.escape("sl.zip: the saved policy")):
+    with pytest.raises(ValueError, match=re.escape("sl.zip: policy max_len=8 is shorter than the env's observations")):
         SLAgent.load(path, env=gym.make(ENV, length=5, alphabet="abcd"))  # longer observations
     half = tmp_path / "half.zip"
     with zipfile.ZipFile(half, "w") as archive:
