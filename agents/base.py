@@ -9,19 +9,14 @@ The keyword arguments become one config dataclass per agent (:class:`AgentConfig
 extended by ``ReinforceConfig`` and ``SLConfig``): the field docstrings document
 them, ``__post_init__`` checks them, the agent reads ``self.config``.
 
-Checkpoints are one zip file: ``config.json`` (agent class, the config as
-``dataclasses.asdict``, env id and kwargs) and ``policy.pt`` (the policy's
-``state_dict``, read back with ``torch.load(weights_only=True)``: nothing is
-unpickled).
+Checkpoints: :mod:`agents.checkpoint`.
 """
 
 from __future__ import annotations
 
 import copy
-import io
 import json
 import os
-import zipfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -31,12 +26,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from agents import checkpoint
 from agents.envs import encoded_task_of, training_env
 from agents.logger import ScalarLogger
 from agents.policy import Policy, PolicyConfig, make_policy, policy_shape
 from token_gym import EncodedTask, checks
 
-FORMAT_VERSION = 2
 Callback = Callable[["Agent", dict[str, float]], Any]
 """``callback(agent, scalars)`` after every update; returning False stops ``learn``."""
 
@@ -280,7 +275,7 @@ class Agent:
     def _checkpoint_config(self) -> dict[str, Any]:
         env_kwargs, dropped = _json_safe(self.env_kwargs)
         return {
-            "format_version": FORMAT_VERSION,
+            "format_version": checkpoint.FORMAT_VERSION,
             "algorithm": self.algorithm,
             "config": asdict(self.config),
             "env_id": self.env_id,
@@ -290,17 +285,12 @@ class Agent:
         }
 
     def save(self, path: str | Path) -> Path:
-        """Write ``path`` (".zip" added when it has no suffix): config.json + policy.pt."""
+        """Write ``path`` (".zip" added when it has no suffix), atomically: see :func:`agents.checkpoint.write`."""
         path = Path(path)
         if path.suffix == "":
             path = path.with_suffix(".zip")
         path.parent.mkdir(parents=True, exist_ok=True)
-        with zipfile.ZipFile(path, "w") as archive:
-            archive.writestr("config.json", json.dumps(self._checkpoint_config(), indent=2))
-            for name, state in {"policy": self.policy.state_dict(), **self._extra_state()}.items():
-                weights = io.BytesIO()
-                torch.save(state, weights)
-                archive.writestr(f"{name}.pt", weights.getvalue())
+        checkpoint.write(path, self._checkpoint_config(), {"policy": self.policy.state_dict(), **self._extra_state()})
         return path
 
     def _extra_state(self) -> dict[str, dict[str, torch.Tensor]]:
@@ -317,7 +307,7 @@ class Agent:
         ``overrides`` replace config fields (``learning_rate=...``) or give what a config does not
         hold (a REINFORCE agent's ``reference`` or ``logits_hook``).
         """
-        config, states = read_checkpoint(path)
+        config, states = checkpoint.read(path)
         state = states.pop("policy")
         algorithm = config.get("algorithm")
         agent_class = Agent.registry.get(algorithm)
@@ -362,31 +352,3 @@ def _config_from(config_class: type[AgentConfig], values: object, path: str | Pa
         return config_class(**values)
     except ValueError as error:
         raise ValueError(f"{path}: config.json's config: {error}") from None
-
-
-def read_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, dict[str, torch.Tensor]]]:
-    """(config, {member name: state_dict}) of a checkpoint, with errors that name the file."""
-    path = Path(path)
-    if not path.exists() and path.suffix == "" and path.with_suffix(".zip").exists():
-        path = path.with_suffix(".zip")
-    if not path.exists():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = set(archive.namelist())
-            missing = {"config.json", "policy.pt"} - names
-            if missing:
-                raise ValueError(f"{path}: not an agent checkpoint (missing {sorted(missing)})")
-            config = json.loads(archive.read("config.json"))
-            states = {
-                name[:-3]: torch.load(io.BytesIO(archive.read(name)), weights_only=True)
-                for name in sorted(names)
-                if name.endswith(".pt")
-            }
-    except zipfile.BadZipFile:
-        raise ValueError(f"{path}: not an agent checkpoint (not a zip file)") from None
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: config.json is not valid JSON ({error})") from None
-    if config.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{path}: checkpoint format {config.get('format_version')!r}, expected {FORMAT_VERSION}")
-    return config, states

@@ -3,8 +3,14 @@
 import csv
 import dataclasses
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
 import zipfile
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -334,6 +340,75 @@ def test_checkpoint_errors_name_the_file(tmp_path):
         archive.writestr("config.json", "{}")
     with pytest.raises(ValueError, match=r"half.zip: not an agent checkpoint \(missing \['policy.pt'\]\)"):
         Agent.load(half)
+
+
+SAVE_THEN_PAUSE_IN_THE_NEXT_SAVE = """
+import sys, time
+from pathlib import Path
+import torch
+torch.set_num_threads(1)
+from agents import SLAgent
+agent = SLAgent({env!r}, env_kwargs={kw!r}, batch_size=16, policy_kwargs={tiny!r})
+path, paused = sys.argv[1], Path(sys.argv[2])
+agent.save(path)  # the good checkpoint
+agent.learn(64)
+real_save = torch.save
+def save_then_pause(*args, **kwargs):  # the next save stops after its first tensor member
+    real_save(*args, **kwargs)
+    paused.touch()
+    time.sleep(120)
+torch.save = save_then_pause
+agent.save(path)
+"""
+
+
+def test_a_save_killed_midway_leaves_the_previous_checkpoint(tmp_path):
+    path, paused = tmp_path / "agent.zip", tmp_path / "paused"
+    script = SAVE_THEN_PAUSE_IN_THE_NEXT_SAVE.format(env=ENV, kw=KW, tiny=TINY)
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen([sys.executable, "-c", script, str(path), str(paused)], cwd=root, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not paused.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert paused.exists(), f"the saving process never reached its second save (exit code {process.poll()})"
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    loaded = SLAgent.load(path)  # whole, and the first save's
+    assert loaded.num_timesteps == 0
+    leftovers = [p.name for p in tmp_path.iterdir() if p not in (path, paused)]
+    assert leftovers and all(name.startswith(".agent.zip.") and name.endswith(".tmp") for name in leftovers)
+
+
+def test_an_interrupted_save_leaves_the_previous_checkpoint_and_no_temporary_file(tmp_path, monkeypatch):
+    agent = sl()
+    path = agent.save(tmp_path / "agent.zip")
+    before = path.read_bytes()
+    agent.learn(64)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        agent.save(path)
+    assert path.read_bytes() == before and list(tmp_path.iterdir()) == [path]
+
+
+def test_a_save_is_on_disk_before_it_replaces_the_checkpoint(tmp_path, monkeypatch):
+    events = []
+    fsync, replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: events.append("fsync") or fsync(fd))
+    monkeypatch.setattr(
+        os, "replace", lambda a, b: events.append(("replace", Path(a).name, Path(b).name)) or replace(a, b)
+    )
+    sl().save(tmp_path / "agent.zip")
+    assert events[0] == "fsync" and events[1][0] == "replace" and events[1][2] == "agent.zip"
+    assert events[1][1].startswith(".agent.zip.") and events[1][1].endswith(".tmp")
 
 
 def test_checkpoints_load_without_unpickling(tmp_path, monkeypatch):
