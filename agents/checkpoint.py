@@ -14,46 +14,30 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import secrets
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from agents.files import replaced_whole
+
 FORMAT_VERSION = 2
 
 
 def write(path: Path, config: dict[str, Any], members: dict[str, Any]) -> None:
-    """Write the checkpoint at ``path``: config.json and ``{name}.pt`` of each member, atomically.
+    """Write the checkpoint at ``path``: config.json and ``{name}.pt`` of each member.
 
-    A temporary file in the same folder (so the rename stays on one file system) is written,
-    flushed and fsynced, then renamed over ``path``. Until the rename ``path`` is the previous
-    checkpoint; after it, the new one. An exception (Ctrl-C too) removes the temporary file; a
-    SIGKILL or power loss leaves it behind, as a hidden ``.{name}.*.tmp`` file, never at ``path``.
+    Through :func:`agents.files.replaced_whole`: until the final rename ``path`` is the previous
+    checkpoint, after it the new one; a crash in between leaves a hidden ``.{name}.*.tmp`` file
+    beside it, never a broken checkpoint at ``path``.
     """
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(temporary, "xb") as file:
-            with zipfile.ZipFile(file, "w") as archive:
-                archive.writestr("config.json", json.dumps(config, indent=2))
-                for name, state in members.items():
-                    buffer = io.BytesIO()
-                    torch.save(state, buffer)
-                    archive.writestr(f"{name}.pt", buffer.getvalue())
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    if os.name == "posix":  # make the rename itself durable
-        folder = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(folder)
-        finally:
-            os.close(folder)
+    with replaced_whole(path, "wb") as file, zipfile.ZipFile(file, "w") as archive:
+        archive.writestr("config.json", json.dumps(config, indent=2))
+        for name, state in members.items():
+            buffer = io.BytesIO()
+            torch.save(state, buffer)
+            archive.writestr(f"{name}.pt", buffer.getvalue())
 
 
 def read(path: str | Path) -> tuple[dict[str, Any], dict[str, dict[str, torch.Tensor]]]:

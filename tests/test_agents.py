@@ -445,3 +445,47 @@ def test_logger_widens_the_csv_when_a_scalar_appears(tmp_path):
         rows = list(csv.DictReader(f))
     assert [r["timesteps"] for r in rows] == ["1", "2", "3"]
     assert rows[0]["kl"] == "" and rows[2]["kl"] == "0.2"
+
+
+def read_rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_a_widening_interrupted_midway_leaves_every_row_written(tmp_path, monkeypatch):
+    from agents.logger import ScalarLogger
+
+    logger = ScalarLogger(tmp_path)
+    logger.record(1, {"loss": 0.5})
+    logger.record(2, {"loss": 0.4})
+
+    def interrupted(self, rows):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(csv.DictWriter, "writerows", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            logger.record(3, {"loss": 0.3, "kl": 0.1})  # a new column: the file is written again
+    assert [(r["timesteps"], r["loss"]) for r in read_rows(tmp_path / "progress.csv")] == [("1", "0.5"), ("2", "0.4")]
+    assert sorted(p.name for p in tmp_path.iterdir() if "progress" in p.name) == ["progress.csv"]  # no temp left
+    logger.record(4, {"loss": 0.2, "kl": 0.2})
+    rows = read_rows(tmp_path / "progress.csv")
+    assert [r["timesteps"] for r in rows] == ["1", "2", "4"] and rows[0]["kl"] == "" and rows[2]["kl"] == "0.2"
+
+
+def test_a_logger_continues_an_existing_csv(tmp_path):
+    from agents.logger import ScalarLogger
+
+    ScalarLogger(tmp_path).record(1, {"loss": 0.5})
+    with open(tmp_path / "progress.csv", "a") as f:
+        f.write("2,0.")  # a row a killed run was writing
+    again = ScalarLogger(tmp_path)
+    again.record(3, {"loss": 0.3})
+    again.record(4, {"loss": 0.2, "kl": 0.1})
+    rows = read_rows(tmp_path / "progress.csv")
+    assert [(r["timesteps"], r["loss"], r["kl"]) for r in rows] == [
+        ("1", "0.5", ""),
+        ("2", "0.", ""),
+        ("3", "0.3", ""),
+        ("4", "0.2", "0.1"),
+    ]
