@@ -15,7 +15,6 @@ Checkpoints: :mod:`agents.checkpoint`.
 from __future__ import annotations
 
 import copy
-import json
 import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -34,18 +33,6 @@ from token_gym import EncodedTask, checks
 
 Callback = Callable[["Agent", dict[str, float]], Any]
 """``callback(agent, scalars)`` after every update; returning False stops ``learn``."""
-
-
-def _json_safe(kwargs: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """The kwargs JSON can hold, and the names of those it cannot (e.g. a Tokenizer object)."""
-    safe, dropped = {}, []
-    for key, value in kwargs.items():
-        try:
-            json.dumps(value)
-            safe[key] = value
-        except TypeError:
-            dropped.append(key)
-    return safe, dropped
 
 
 def _normalise(config: object, **values: Any) -> None:
@@ -273,19 +260,17 @@ class Agent:
     # -- checkpoints --------------------------------------------------------
 
     def _checkpoint_config(self) -> dict[str, Any]:
-        env_kwargs, dropped = _json_safe(self.env_kwargs)
         return {
             "format_version": checkpoint.FORMAT_VERSION,
             "algorithm": self.algorithm,
             "config": asdict(self.config),
-            "env_id": self.env_id,
-            "env_kwargs": env_kwargs,
-            "env_kwargs_not_saved": dropped,
-            "num_timesteps": self.num_timesteps,
+            "task": checkpoint.task_record(self.env_id, self.env_kwargs),
+            "vocabulary": checkpoint.vocabulary_record(self.encoded_task.vocab),
+            "state": {"num_timesteps": self.num_timesteps},
         }
 
     def save(self, path: str | Path) -> Path:
-        """Write ``path`` (".zip" added when it has no suffix), atomically: see :func:`agents.checkpoint.write`."""
+        """Write ``path`` (".zip" added when it has no suffix), atomically: see :mod:`agents.checkpoint`."""
         path = Path(path)
         if path.suffix == "":
             path = path.with_suffix(".zip")
@@ -301,41 +286,53 @@ class Agent:
         """Restore what :meth:`_extra_state` saved."""
 
     @classmethod
-    def load(cls, path: str | Path, env: object = None, **overrides: Any) -> Agent:
-        """An agent from ``save``'s file; ``env`` defaults to the saved env id and kwargs.
+    def load(cls, path: str | Path, env: object = None, *, allow_other_task: bool = False, **overrides: Any) -> Agent:
+        """An agent from ``save``'s file.
 
+        ``env`` defaults to the saved task (env id and kwargs). Another env must have the same
+        vocabulary (the tokens, in id order, that the weights mean); another task (env id or
+        kwargs) is refused unless ``allow_other_task=True`` (SL on one task, then RL on another).
         ``overrides`` replace config fields (``learning_rate=...``) or give what a config does not
-        hold (a REINFORCE agent's ``reference`` or ``logits_hook``).
+        hold (``env_kwargs`` for an id, a REINFORCE agent's ``reference`` or ``logits_hook``).
         """
-        config, states = checkpoint.read(path)
+        path, saved, states = checkpoint.read(path)
         state = states.pop("policy")
-        algorithm = config.get("algorithm")
+        algorithm = saved["algorithm"]
         agent_class = Agent.registry.get(algorithm)
         if agent_class is None or not issubclass(agent_class, cls):
             raise ValueError(f"{path}: holds a {algorithm!r} agent, which {cls.__name__}.load cannot load")
-        saved = _config_from(agent_class.config_class, config.get("config"), path)
-        names = {f.name for f in fields(saved)}
-        agent_config = replace(saved, **{k: v for k, v in overrides.items() if k in names})
+        config = _config_from(agent_class.config_class, saved["config"], path)
+        names = {f.name for f in fields(config)}
+        config = replace(config, **{k: v for k, v in overrides.items() if k in names})
         others = {k: v for k, v in overrides.items() if k not in names}
+        env_kwargs, task = others.pop("env_kwargs", None), saved["task"]
         if env is None:
-            if config.get("env_id") is None:
+            if task["env_id"] is None:
                 raise ValueError(f"{path}: the env was not a registered id; pass env= to load")
-            if config.get("env_kwargs_not_saved"):
-                raise ValueError(
-                    f"{path}: env kwargs {config['env_kwargs_not_saved']} were not saved; pass env= to load"
-                )
-            others["env_kwargs"] = config["env_kwargs"]
-            env = config["env_id"]
+            if task["env_kwargs_not_saved"] and env_kwargs is None:
+                raise ValueError(f"{path}: env kwargs {task['env_kwargs_not_saved']} were not saved; pass env= to load")
+            env, env_kwargs = task["env_id"], task["env_kwargs"] if env_kwargs is None else env_kwargs
+        train_env, env_id, env_kwargs = training_env(env, env_kwargs, config.n_envs)
+        vocabulary = checkpoint.vocabulary_record(encoded_task_of(train_env).vocab)
+        difference = checkpoint.vocabulary_difference(saved["vocabulary"], vocabulary)
+        if difference:
+            raise ValueError(f"{path}: {difference}")
+        here = checkpoint.task_record(env_id, env_kwargs)
+        if here != task and not allow_other_task:
+            raise ValueError(
+                f"{path}: trained on {checkpoint.describe_task(task)}, and this env is "
+                f"{checkpoint.describe_task(here)}; pass allow_other_task=True to load it onto another task"
+            )
         try:
-            agent = agent_class(env, **asdict(agent_config), **others)
+            agent = agent_class(train_env, **asdict(config), **others)
         except ValueError as error:
             raise ValueError(f"{path}: {error}") from None
         try:
             agent.policy.load_state_dict(state)
         except RuntimeError as error:
             raise ValueError(f"{path}: policy weights do not match the policy: {error}") from None
-        agent._load_extra_state(states, Path(path))
-        agent.num_timesteps = int(config.get("num_timesteps", 0))
+        agent._load_extra_state(states, path)
+        agent.num_timesteps = checks.non_negative_int("num_timesteps", saved["state"].get("num_timesteps", 0))
         return agent
 
 

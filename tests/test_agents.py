@@ -283,7 +283,8 @@ def test_save_and_load_round_trip(tmp_path, make):
     assert path.name == "agent.zip"
     with zipfile.ZipFile(path) as archive:
         config = json.loads(archive.read("config.json"))
-    assert config["algorithm"] == agent.algorithm and config["env_kwargs"] == KW
+    assert config["algorithm"] == agent.algorithm and config["task"]["env_kwargs"] == KW
+    assert config["vocabulary"]["tokens"] == ["<pad>", "<sep>", "<eos>", "a", "b", "c", "d"]
     assert config["config"] == dataclasses.asdict(agent.config) and config["config"]["seed"] == 2
     loaded = Agent.load(path)
     assert type(loaded) is type(agent) and loaded.config == agent.config
@@ -333,8 +334,9 @@ def test_checkpoint_errors_name_the_file(tmp_path):
     path = sl().save(tmp_path / "sl.zip")
     with pytest.raises(ValueError, match=re.escape("sl.zip: holds a 'sl' agent")):
         ReinforceAgent.load(path)
+    longer = gym.make(ENV, length=5, alphabet="abcd")  # longer observations
     with pytest.raises(ValueError, match=re.escape("sl.zip: policy max_len=8 is shorter than the env's observations")):
-        SLAgent.load(path, env=gym.make(ENV, length=5, alphabet="abcd"))  # longer observations
+        SLAgent.load(path, env=longer, allow_other_task=True)
     half = tmp_path / "half.zip"
     with zipfile.ZipFile(half, "w") as archive:
         archive.writestr("config.json", "{}")
@@ -409,6 +411,39 @@ def test_a_save_is_on_disk_before_it_replaces_the_checkpoint(tmp_path, monkeypat
     sl().save(tmp_path / "agent.zip")
     assert events[0] == "fsync" and events[1][0] == "replace" and events[1][2] == "agent.zip"
     assert events[1][1].startswith(".agent.zip.") and events[1][1].endswith(".tmp")
+
+
+def test_a_checkpoint_refuses_an_env_of_another_vocabulary(tmp_path):
+    path = sl().learn(64).save(tmp_path / "abcd.zip")
+    wxyz = gym.make(ENV, length=3, alphabet="wxyz")  # the same size: the weights would load, meaning nothing
+    for allow_other_task in (False, True):
+        with pytest.raises(
+            ValueError, match=re.escape("abcd.zip: the checkpoint's vocabulary differs from the env's")
+        ) as error:
+            SLAgent.load(path, env=wxyz, allow_other_task=allow_other_task)
+        message = str(error.value)
+        assert "id 3 is 'a' vs 'w'" in message and "4 ids mean other tokens" in message
+        assert "['<pad>', '<sep>', '<eos>', 'a', 'b', 'c', 'd']" in message  # both sides
+        assert "['<pad>', '<sep>', '<eos>', 'w', 'x', 'y', 'z']" in message
+
+
+def test_loading_onto_another_task_must_be_asked_for(tmp_path):
+    agent = sl().learn(64)
+    path = agent.save(tmp_path / "reverse.zip")
+    copy = gym.make("token_gym/Copy-v0", length=3, alphabet="abcd")  # the same vocabulary, another task
+    with pytest.raises(
+        ValueError, match=r"reverse.zip: trained on token_gym/Reverse-v0\(alphabet='abcd', length=3\)"
+    ) as error:
+        SLAgent.load(path, env=copy)
+    assert "this env is token_gym/Copy-v0(alphabet='abcd', length=3)" in str(error.value)
+    assert "allow_other_task=True" in str(error.value)
+    with pytest.raises(ValueError, match="trained on"):
+        SLAgent.load(path, env_kwargs={"length": 3, "alphabet": "abcd", "reward": "partial"})  # other kwargs too
+    moved = SLAgent.load(path, env=copy, allow_other_task=True)
+    assert moved.env_id == "token_gym/Copy-v0"
+    assert all(torch.equal(a, b) for a, b in zip(weights(agent), weights(moved), strict=True))
+    rl = ReinforceAgent(copy, policy=moved, n_envs=8, group_size=4)  # and on to REINFORCE there
+    assert rl.policy is moved.policy
 
 
 def test_checkpoints_load_without_unpickling(tmp_path, monkeypatch):
