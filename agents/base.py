@@ -259,31 +259,59 @@ class Agent:
 
     # -- checkpoints --------------------------------------------------------
 
-    def _checkpoint_config(self) -> dict[str, Any]:
-        return {
-            "format_version": checkpoint.FORMAT_VERSION,
-            "algorithm": self.algorithm,
-            "config": asdict(self.config),
-            "task": checkpoint.task_record(self.env_id, self.env_kwargs),
-            "vocabulary": checkpoint.vocabulary_record(self.encoded_task.vocab),
-            "state": {"num_timesteps": self.num_timesteps},
-        }
-
     def save(self, path: str | Path) -> Path:
         """Write ``path`` (".zip" added when it has no suffix), atomically: see :mod:`agents.checkpoint`."""
         path = Path(path)
         if path.suffix == "":
             path = path.with_suffix(".zip")
         path.parent.mkdir(parents=True, exist_ok=True)
-        checkpoint.write(path, self._checkpoint_config(), {"policy": self.policy.state_dict(), **self._extra_state()})
+        scalars, members = self._state()
+        config = {
+            "format_version": checkpoint.FORMAT_VERSION,
+            "algorithm": self.algorithm,
+            "config": asdict(self.config),
+            "task": checkpoint.task_record(self.env_id, self.env_kwargs),
+            "vocabulary": checkpoint.vocabulary_record(self.encoded_task.vocab),
+            "state": scalars,
+        }
+        checkpoint.write(path, config, members)
         return path
 
-    def _extra_state(self) -> dict[str, dict[str, torch.Tensor]]:
-        """More state dicts to save beside the policy (e.g. a KL reference), by member name."""
-        return {}
+    def _state(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """What a checkpoint holds beside the config: (config.json's ``state`` scalars, {member: tensors}).
 
-    def _load_extra_state(self, states: dict[str, dict[str, torch.Tensor]], path: Path) -> None:
-        """Restore what :meth:`_extra_state` saved."""
+        Everything ``learn`` reads: with it, ``learn`` after ``load`` goes on as if never interrupted.
+        Subclasses add theirs (and to the ``random`` member).
+        """
+        scalars = {"num_timesteps": self.num_timesteps, "num_updates": self.num_updates}
+        random = {"generator": self.generator.get_state(), "numpy": checkpoint.numpy_state(self.rng)}
+        members = {"policy": self.policy.state_dict(), "optimizer": self.optimizer.state_dict(), "random": random}
+        return scalars, members
+
+    def _load_state(
+        self, scalars: dict[str, Any], members: dict[str, Any], path: Path, saved: AgentConfig, same_task: bool
+    ) -> None:
+        """Put back what :meth:`_state` saved, popping what is read (what is left over is unknown).
+
+        ``saved`` is the checkpoint's config (this agent's may differ by overrides); ``same_task``
+        says whether the agent runs on the task it was saved on, where positions in the task's
+        prompts and data still mean something.
+        """
+        try:
+            self.policy.load_state_dict(members.pop("policy"))
+        except RuntimeError as error:
+            raise ValueError(f"{path}: policy weights do not match the policy: {error}") from None
+        try:
+            self.optimizer.load_state_dict(members.pop("optimizer"))
+        except (ValueError, RuntimeError) as error:
+            raise ValueError(f"{path}: the optimizer state does not fit the policy: {error}") from None
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.config.learning_rate  # the config's (an override's) step size, not the saved one
+        random = members["random"]
+        self.generator.set_state(random.pop("generator"))
+        checkpoint.set_numpy_state(self.rng, random.pop("numpy"))
+        self.num_timesteps = checks.non_negative_int(f"{path}: num_timesteps", scalars.pop("num_timesteps"))
+        self.num_updates = checks.non_negative_int(f"{path}: num_updates", scalars.pop("num_updates"))
 
     @classmethod
     def load(cls, path: str | Path, env: object = None, *, allow_other_task: bool = False, **overrides: Any) -> Agent:
@@ -296,14 +324,13 @@ class Agent:
         hold (``env_kwargs`` for an id, a REINFORCE agent's ``reference`` or ``logits_hook``).
         """
         path, saved, states = checkpoint.read(path)
-        state = states.pop("policy")
         algorithm = saved["algorithm"]
         agent_class = Agent.registry.get(algorithm)
         if agent_class is None or not issubclass(agent_class, cls):
             raise ValueError(f"{path}: holds a {algorithm!r} agent, which {cls.__name__}.load cannot load")
-        config = _config_from(agent_class.config_class, saved["config"], path)
-        names = {f.name for f in fields(config)}
-        config = replace(config, **{k: v for k, v in overrides.items() if k in names})
+        saved_config = _config_from(agent_class.config_class, saved["config"], path)
+        names = {f.name for f in fields(saved_config)}
+        config = replace(saved_config, **{k: v for k, v in overrides.items() if k in names})
         others = {k: v for k, v in overrides.items() if k not in names}
         env_kwargs, task = others.pop("env_kwargs", None), saved["task"]
         if env is None:
@@ -327,12 +354,18 @@ class Agent:
             agent = agent_class(train_env, **asdict(config), **others)
         except ValueError as error:
             raise ValueError(f"{path}: {error}") from None
+        for name in others:  # an object given to load (a reference policy) wins over the saved one
+            states.pop(name, None)
+        scalars = dict(saved["state"])
         try:
-            agent.policy.load_state_dict(state)
-        except RuntimeError as error:
-            raise ValueError(f"{path}: policy weights do not match the policy: {error}") from None
-        agent._load_extra_state(states, path)
-        agent.num_timesteps = checks.non_negative_int("num_timesteps", saved["state"].get("num_timesteps", 0))
+            agent._load_state(scalars, states, path, saved_config, same_task=here == task)
+        except KeyError as error:
+            raise ValueError(f"{path}: the checkpoint lacks {error}") from None
+        unknown = (
+            sorted(scalars) + sorted(f"random.pt:{k}" for k in states.pop("random")) + sorted(f"{k}.pt" for k in states)
+        )
+        if unknown:
+            raise ValueError(f"{path}: unknown state {unknown}, which {agent_class.__name__} does not have")
         return agent
 
 

@@ -6,12 +6,18 @@ Members (``FORMAT_VERSION`` 2):
   agent's config dataclass, ``dataclasses.asdict``); ``task`` (``env_id``, ``env_kwargs`` and
   ``env_kwargs_not_saved``, the names of kwargs JSON cannot hold); ``vocabulary`` (``tokens``: every
   id's token in id order, its text or the special token's name, and ``pad_id``, ``sep_id``,
-  ``eos_id``); ``state`` (``num_timesteps``).
-* one ``{name}.pt`` per state dict: ``policy.pt``; a REINFORCE agent's ``reference.pt``.
+  ``eos_id``); ``state`` (``num_timesteps``, ``num_updates`` and the agent's own scalars:
+  REINFORCE's ``baseline_value``, the moving average's running state).
+* ``policy.pt`` — the policy's ``state_dict``; ``optimizer.pt`` — the optimizer's (Adam's moments
+  and step counts); ``random.pt`` — generator states as tensors: ``generator`` (the agent's torch
+  generator: sampling), ``numpy`` (its numpy generator: shuffles), and the agent's own (REINFORCE:
+  ``env_random`` and ``env_counter``, where the env's prompt draws stand; SL: ``order``, the rest
+  of the shuffled epoch); ``reference.pt`` — a REINFORCE agent's KL reference policy, when it has one.
 
 The vocabulary is what the weights mean (a policy trained on ``abcd`` is nonsense on ``wxyz``,
 though the sizes agree), so loading onto another vocabulary is refused; the task is what the
-policy was trained for, so loading onto another one must be asked for.
+policy was trained for, so loading onto another one must be asked for; the optimizer and generator
+states make ``learn`` after ``load`` go on as if nothing had happened.
 
 Every ``.pt`` member is read with ``torch.load(weights_only=True)``: tensors and plain containers,
 nothing is unpickled. :func:`write` writes a temporary file beside the target, fsyncs it and
@@ -27,6 +33,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from agents.files import replaced_whole
@@ -35,7 +42,7 @@ from token_gym.tokenizer import Vocabulary
 FORMAT_VERSION = 2
 KEYS = ("format_version", "algorithm", "config", "task", "vocabulary", "state")
 """The top-level keys of config.json."""
-MEMBERS = ("config.json", "policy.pt")
+MEMBERS = ("config.json", "policy.pt", "optimizer.pt", "random.pt")
 """Members every checkpoint has; agents may add more ``.pt`` members (``reference.pt``)."""
 
 
@@ -91,6 +98,38 @@ def describe_task(task: dict[str, Any]) -> str:
     return f"{task['env_id'] or 'an env without id'}({kwargs}){not_saved}"
 
 
+# -- generator states as tensors ------------------------------------------------------------------
+
+_LIMBS = 4  # a PCG64 state and increment are 128-bit integers: four 32-bit limbs each, in an int64 tensor
+
+
+def numpy_state(rng: np.random.Generator) -> torch.Tensor | None:
+    """A numpy generator's state as an int64 tensor (None when its bit generator is not PCG64)."""
+    state = rng.bit_generator.state
+    if state.get("bit_generator") != "PCG64":
+        return None
+    values = (state["state"]["state"], state["state"]["inc"])
+    limbs = [(value >> (32 * i)) & 0xFFFFFFFF for value in values for i in range(_LIMBS)]
+    return torch.tensor([*limbs, state["has_uint32"], state["uinteger"]], dtype=torch.int64)
+
+
+def set_numpy_state(rng: np.random.Generator, tensor: torch.Tensor) -> None:
+    """Put back what :func:`numpy_state` returned."""
+    values = [int(v) for v in torch.as_tensor(tensor).reshape(-1).tolist()]
+    if len(values) != 2 * _LIMBS + 2 or rng.bit_generator.state.get("bit_generator") != "PCG64":
+        raise ValueError(f"a PCG64 generator state is {2 * _LIMBS + 2} numbers, got {len(values)}")
+
+    def join(limbs: list[int]) -> int:
+        return sum(limb << (32 * i) for i, limb in enumerate(limbs))
+
+    rng.bit_generator.state = {
+        "bit_generator": "PCG64",
+        "state": {"state": join(values[:_LIMBS]), "inc": join(values[_LIMBS : 2 * _LIMBS])},
+        "has_uint32": values[-2],
+        "uinteger": values[-1],
+    }
+
+
 # -- the file -------------------------------------------------------------------------------
 
 
@@ -141,6 +180,12 @@ def read(path: str | Path) -> tuple[Path, dict[str, Any], dict[str, Any]]:
             absent = [key for key in KEYS if key not in config]
             if absent:
                 raise ValueError(f"{path}: config.json lacks {absent}")
+            for key in ("config", "task", "vocabulary", "state"):
+                if not isinstance(config[key], dict):
+                    raise ValueError(f"{path}: config.json's {key} must be a JSON object, got {config[key]!r}")
+            task_keys = {"env_id", "env_kwargs", "env_kwargs_not_saved"}
+            if set(config["task"]) != task_keys:
+                raise ValueError(f"{path}: config.json's task must have the keys {sorted(task_keys)}")
             members = {
                 name[: -len(".pt")]: torch.load(io.BytesIO(archive.read(name)), weights_only=True)
                 for name in sorted(names)
@@ -150,4 +195,6 @@ def read(path: str | Path) -> tuple[Path, dict[str, Any], dict[str, Any]]:
         raise ValueError(f"{path}: not an agent checkpoint (not a zip file: {error})") from None
     except json.JSONDecodeError as error:
         raise ValueError(f"{path}: config.json is not valid JSON ({error})") from None
+    if not isinstance(members["random"], dict):
+        raise ValueError(f"{path}: random.pt must hold a dict of generator states")
     return path, config, members

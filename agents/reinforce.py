@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
+from agents import checkpoint
 from agents.base import Agent, AgentConfig, _normalise
 from agents.baselines import BASELINES, GROUP_BASELINES, Baseline
 from agents.objective import policy_loss
@@ -150,13 +152,45 @@ class ReinforceAgent(Agent):
             "grad_norm": grad_norm,
         }
 
-    def _extra_state(self) -> dict[str, dict[str, torch.Tensor]]:
-        return {} if self.reference is None else {"reference": self.reference.state_dict()}
+    def _state(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        scalars, members = super()._state()
+        scalars["baseline_value"] = self.baseline.value  # the moving average's running state
+        if self.reference is not None:
+            members["reference"] = self.reference.state_dict()
+        members["random"].update(self._env_draws())
+        return scalars, members
 
-    def _load_extra_state(self, states: dict[str, dict[str, torch.Tensor]], path: Path) -> None:
-        if "reference" in states:
+    def _load_state(
+        self, scalars: dict[str, Any], members: dict[str, Any], path: Path, saved: AgentConfig, same_task: bool
+    ) -> None:
+        super()._load_state(scalars, members, path, saved, same_task)
+        value = scalars.pop("baseline_value")
+        self.baseline.value = None if value is None else checks.number(f"{path}: baseline_value", value)
+        if "reference" in members:
             self.reference = self.frozen_copy()
             try:
-                self.reference.load_state_dict(states["reference"])
+                self.reference.load_state_dict(members.pop("reference"))
             except RuntimeError as error:
                 raise ValueError(f"{path}: reference weights do not match the policy: {error}") from None
+        draws = {
+            name: members["random"].pop(name) for name in ("env_random", "env_counter") if name in members["random"]
+        }
+        if draws and same_task and saved.n_envs == self.config.n_envs:
+            self._restore_env_draws(draws)
+
+    # The env's prompt draws: RolloutSampler and TokenVectorEnv expose no state of their own yet, so
+    # these two read and set their private fields (_seeded, _counter) and the env's np_random.
+
+    def _env_draws(self) -> dict[str, torch.Tensor]:
+        """Where the env's prompt draws stand, so that a loaded agent draws the prompts that would have come next."""
+        env = self.sampler.env
+        counter, random = env.unwrapped._counter, checkpoint.numpy_state(env.np_random)
+        if not self.sampler._seeded or counter is None or random is None:
+            return {}  # before the first rollout (the sampler seeds the env then) or an unusual generator
+        return {"env_random": random, "env_counter": torch.from_numpy(counter.view(np.int64).copy())}
+
+    def _restore_env_draws(self, draws: dict[str, torch.Tensor]) -> None:
+        env = self.sampler.env
+        checkpoint.set_numpy_state(env.np_random, draws["env_random"])
+        env.unwrapped._counter = draws["env_counter"].numpy().astype(np.int64).view(np.uint64).copy()
+        self.sampler._seeded = True

@@ -136,6 +136,20 @@ class SLAgent(Agent):
         self._data: Demonstrations | None = None
         self._order = np.zeros(0, dtype=np.int64)
 
+    def _state(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        scalars, members = super()._state()
+        members["random"]["order"] = torch.from_numpy(self._order.copy())  # the rest of the epoch being shuffled
+        return scalars, members
+
+    def _load_state(
+        self, scalars: dict[str, Any], members: dict[str, Any], path: Path, saved: AgentConfig, same_task: bool
+    ) -> None:
+        super()._load_state(scalars, members, path, saved, same_task)
+        order = members["random"].pop("order")
+        data = ("demonstrations", "corrupt_fraction", "seed")
+        if same_task and all(getattr(saved, name) == getattr(self.config, name) for name in data):
+            self._order = order.numpy().astype(np.int64)
+
     @property
     def data(self) -> Demonstrations:
         """The demonstrations, read on first use (so a checkpoint loads without its JSONL file)."""

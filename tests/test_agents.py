@@ -288,11 +288,51 @@ def test_save_and_load_round_trip(tmp_path, make):
     assert config["config"] == dataclasses.asdict(agent.config) and config["config"]["seed"] == 2
     loaded = Agent.load(path)
     assert type(loaded) is type(agent) and loaded.config == agent.config
+    assert (loaded.num_timesteps, loaded.num_updates) == (agent.num_timesteps, agent.num_updates) != (0, 0)
+    with zipfile.ZipFile(path) as archive:
+        assert {"config.json", "policy.pt", "optimizer.pt", "random.pt"} <= set(archive.namelist())
     assert all(torch.equal(a, b) for a, b in zip(weights(agent), weights(loaded), strict=True))
     obs, _ = gym.make_vec(ENV, num_envs=8, **KW).reset(seed=1)
     assert np.array_equal(agent.predict(obs, deterministic=True)[0], loaded.predict(obs, deterministic=True)[0])
     on_env = type(agent).load(path, env=gym.make(ENV, **KW))
     assert on_env.policy.config == agent.policy.config
+
+
+CONTINUED = {  # each reads a different part of the saved state when it goes on learning
+    "sl": sl,  # the shuffle generator and the rest of its epoch
+    "reinforce-rloo": lambda: reinforce(kl_coef=0.1, ent_coef=0.01),  # group prompts drawn by env.np_random; KL
+    "reinforce-moving-average": lambda: ReinforceAgent(  # prompts from the env's counters; the baseline's average
+        ENV,
+        env_kwargs={**KW, "reward": "partial"},
+        n_envs=16,
+        group_size=1,
+        baseline="moving_average",
+        policy_kwargs=TINY,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", CONTINUED)
+def test_learning_after_load_goes_on_as_if_never_interrupted(tmp_path, name):
+    straight = CONTINUED[name]().learn(200).learn(200)
+    resumed = CONTINUED[name]().learn(200)
+    resumed = Agent.load(resumed.save(tmp_path / "agent.zip")).learn(200)
+    assert all(torch.equal(a, b) for a, b in zip(weights(straight), weights(resumed), strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(weights(straight), weights(CONTINUED[name]()), strict=True))
+    assert (resumed.num_timesteps, resumed.num_updates) == (straight.num_timesteps, straight.num_updates)
+    assert resumed.config == straight.config
+    assert torch.equal(resumed.generator.get_state(), straight.generator.get_state())
+    for a, b in zip(
+        straight.optimizer.state_dict()["state"].values(), resumed.optimizer.state_dict()["state"].values(), strict=True
+    ):
+        assert all(torch.equal(a[k], b[k]) for k in ("step", "exp_avg", "exp_avg_sq"))  # Adam's moments
+    if isinstance(straight, ReinforceAgent):
+        assert resumed.baseline.value == straight.baseline.value
+        assert (straight.baseline.value is None) == (straight.config.baseline != "moving_average")
+        assert (straight.reference is None) == (straight.config.kl_coef == 0) == (resumed.reference is None)
+        if straight.reference is not None:
+            pairs = zip(straight.reference.parameters(), resumed.reference.parameters(), strict=True)
+            assert all(torch.equal(a, b) for a, b in pairs)
 
 
 def test_an_agent_on_a_borrowed_longer_policy_saves_and_loads(tmp_path):
@@ -340,7 +380,9 @@ def test_checkpoint_errors_name_the_file(tmp_path):
     half = tmp_path / "half.zip"
     with zipfile.ZipFile(half, "w") as archive:
         archive.writestr("config.json", "{}")
-    with pytest.raises(ValueError, match=r"half.zip: not an agent checkpoint \(missing \['policy.pt'\]\)"):
+    with pytest.raises(
+        ValueError, match=r"half.zip: not an agent checkpoint \(missing \['optimizer.pt', 'policy.pt', 'random.pt'\]\)"
+    ):
         Agent.load(half)
 
 
