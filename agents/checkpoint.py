@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import io
 import json
+import pickle
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -148,6 +150,29 @@ def write(path: Path, config: dict[str, Any], members: dict[str, Any]) -> None:
             archive.writestr(f"{name}.pt", buffer.getvalue())
 
 
+def _load_member(path: Path, name: str, data: bytes) -> Any:
+    """``torch.load(weights_only=True)`` of one member; what it refuses is refused here, naming the file.
+
+    torch's own message would advise retrying with ``weights_only=False``: for a file from
+    elsewhere, that is the advice to run its code. It is not repeated.
+    """
+    try:
+        return torch.load(io.BytesIO(data), weights_only=True)
+    except pickle.UnpicklingError as error:
+        text = str(error)
+        named = re.search(r"GLOBAL ([\w.]+)", text)
+        reason = re.search(r"WeightsUnpickler error:\s*([^\n]+)", text)
+        if named:
+            why = f"it names the Python object {named.group(1)}, which loading would import and call"
+        else:
+            why = f"torch's reader without unpickling refuses it: {reason.group(1).strip() if reason else 'unreadable'}"
+        raise ValueError(
+            f"{path}: member {name} is not plain tensors ({why}); refused, nothing was unpickled"
+        ) from None
+    except (RuntimeError, EOFError) as error:
+        raise ValueError(f"{path}: member {name} is not a readable tensor file ({error})") from None
+
+
 def read(path: str | Path) -> tuple[Path, dict[str, Any], dict[str, Any]]:
     """(path, config.json, {member name without ".pt": its tensors}) of a checkpoint, with errors that name the file.
 
@@ -187,7 +212,7 @@ def read(path: str | Path) -> tuple[Path, dict[str, Any], dict[str, Any]]:
             if set(config["task"]) != task_keys:
                 raise ValueError(f"{path}: config.json's task must have the keys {sorted(task_keys)}")
             members = {
-                name[: -len(".pt")]: torch.load(io.BytesIO(archive.read(name)), weights_only=True)
+                name[: -len(".pt")]: _load_member(path, name, archive.read(name))
                 for name in sorted(names)
                 if name.endswith(".pt")
             }

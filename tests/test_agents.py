@@ -2,6 +2,7 @@
 
 import csv
 import dataclasses
+import io
 import json
 import os
 import re
@@ -495,6 +496,83 @@ def test_checkpoints_load_without_unpickling(tmp_path, monkeypatch):
     monkeypatch.setattr(torch, "load", lambda *a, **k: calls.append(k) or original(*a, **k))
     SLAgent.load(path)
     assert calls and all(k.get("weights_only") is True for k in calls)
+
+
+class RunsCode:
+    """Unpickling this calls ``open(marker, "w")``: what a malicious checkpoint member could do."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def replace_member(path, name, data):
+    with zipfile.ZipFile(path) as archive:
+        members = {n: archive.read(n) for n in archive.namelist()}
+    members[name] = data
+    with zipfile.ZipFile(path, "w") as archive:
+        for n, d in members.items():
+            archive.writestr(n, d)
+
+
+def test_a_member_that_is_not_plain_tensors_is_refused_naming_the_file(tmp_path):
+    path = sl().save(tmp_path / "sl.zip")
+    marker = tmp_path / "code-ran"
+    buffer = io.BytesIO()
+    torch.save({"weight": RunsCode(marker)}, buffer)
+    replace_member(path, "policy.pt", buffer.getvalue())
+    with pytest.raises(ValueError, match=re.escape("sl.zip: member policy.pt is not plain tensors")) as error:
+        SLAgent.load(path)
+    assert "open" in str(error.value) and "nothing was unpickled" in str(error.value)
+    assert "weights_only" not in str(error.value)  # not torch's advice to load it unsafely
+    assert not marker.exists()
+    replace_member(path, "random.pt", b"not a tensor file at all")
+    with pytest.raises(ValueError, match=re.escape("sl.zip: member ")) as error:
+        SLAgent.load(path)
+    assert "weights_only" not in str(error.value)
+
+
+def edit_config(path, edit):
+    with zipfile.ZipFile(path) as archive:
+        config = json.loads(archive.read("config.json"))
+    edit(config)
+    replace_member(path, "config.json", json.dumps(config).encode())
+
+
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        (
+            lambda c: c["config"].update(learning_rat=0.1),
+            r"config.json's config has unknown key\(s\) \['learning_rat'\]",
+        ),
+        (lambda c: c.update(optimiser={}), r"config.json has unknown key\(s\) \['optimiser'\]"),
+        (lambda c: c["state"].update(epoch=3), r"unknown state \['epoch'\], which SLAgent does not have"),
+        (lambda c: c["config"].update(batch_size=0), r"config.json's config: batch_size must be a positive integer"),
+        (lambda c: c["state"].pop("num_updates"), r"the checkpoint lacks 'num_updates'"),
+        (lambda c: c.pop("vocabulary"), r"config.json lacks \['vocabulary'\]"),
+        (lambda c: c.update(format_version=1), r"checkpoint format 1; this version reads 2"),
+    ],
+)
+def test_a_config_json_with_unknown_or_bad_keys_is_refused_naming_file_and_key(tmp_path, edit, match):
+    path = sl().save(tmp_path / "sl.zip")
+    edit_config(path, edit)
+    with pytest.raises(ValueError, match="sl.zip: " + match):
+        SLAgent.load(path)
+
+
+def test_unknown_members_are_refused(tmp_path):
+    path = sl().save(tmp_path / "sl.zip")
+    with zipfile.ZipFile(path) as archive:
+        policy = archive.read("policy.pt")
+    replace_member(path, "reference.pt", policy)  # an SL agent has none
+    with pytest.raises(ValueError, match=re.escape("sl.zip: unknown state ['reference.pt']")):
+        SLAgent.load(path)
+    replace_member(path, "notes.txt", b"hello")
+    with pytest.raises(ValueError, match=re.escape("sl.zip: unknown member(s) ['notes.txt']")):
+        SLAgent.load(path)
 
 
 def test_a_logits_hook_plugs_into_reinforce():
