@@ -239,13 +239,19 @@ class Agent:
         episode_start: np.ndarray | None = None,
         deterministic: bool = False,
     ) -> tuple[np.ndarray | int, None]:
-        """Next token for one observation (W,) or a batch (N, W), read as the env shows it (SB3's signature)."""
+        """Next token for one observation (W,) or a batch (N, W) of token ids, read as the env shows it
+        (SB3's signature); ids of another dtype or outside the vocabulary are refused."""
         obs = np.asarray(observation)
         single = obs.ndim == 1
-        if obs.ndim not in (1, 2) or obs.shape[-1] != self.encoded_task.observation_width:
+        width, size = self.encoded_task.observation_width, self.encoded_task.vocab.size
+        if obs.ndim not in (1, 2) or obs.shape[-1] != width:
+            raise ValueError(f"observation must have shape ({width},) or (N, {width}), got {obs.shape}")
+        if not np.issubdtype(obs.dtype, np.integer):
+            raise TypeError(f"observation must hold integer token ids, got dtype {obs.dtype}")
+        outside = (obs < 0) | (obs >= size)
+        if outside.any():
             raise ValueError(
-                f"observation must have shape ({self.encoded_task.observation_width},) or (N, "
-                f"{self.encoded_task.observation_width}), got {obs.shape}"
+                f"observation holds token id {obs[outside][0]}, outside the vocabulary (ids 0 to {size - 1})"
             )
         self.policy.eval()
         tokens = torch.as_tensor(obs.reshape(-1, obs.shape[-1]), dtype=torch.long)

@@ -194,6 +194,28 @@ def test_predict_reads_observations():
         agent.predict(obs[:, 1:])
 
 
+@pytest.mark.parametrize(
+    ("change", "error", "match"),
+    [
+        (lambda obs: obs.astype(np.float32), TypeError, "observation must hold integer token ids, got dtype float32"),
+        (lambda obs: obs.astype(bool), TypeError, "got dtype bool"),
+        (
+            lambda obs: np.where(obs == obs[0, -1], 99, obs),
+            ValueError,
+            r"token id 99, outside the vocabulary \(ids 0 to 6\)",
+        ),
+        (lambda obs: np.full_like(obs, -1), ValueError, "token id -1, outside the vocabulary"),
+    ],
+)
+def test_predict_refuses_what_is_not_token_ids(change, error, match):
+    agent = sl()
+    obs, _ = gym.make_vec(ENV, num_envs=3, **KW).reset(seed=0)
+    with pytest.raises(error, match=match):
+        agent.predict(change(obs))
+    with pytest.raises(error, match=match):
+        agent.predict(change(obs)[0])
+
+
 # -- learning --------------------------------------------------------------------------------
 
 
