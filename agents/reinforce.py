@@ -98,6 +98,7 @@ class ReinforceAgent(Agent):
             self.train_env, self.config.group_size, seed=self.config.seed, logits_hook=logits_hook
         )
         self.reference: Policy | None = None
+        self._reference_given = reference is not None  # else the reference is this agent's starting policy
         if reference is not None:
             self.reference = self._frozen(reference.policy if isinstance(reference, Agent) else reference)
         elif self.config.kl_coef > 0:
@@ -172,6 +173,8 @@ class ReinforceAgent(Agent):
                 self.reference.load_state_dict(members.pop("reference"))
             except RuntimeError as error:
                 raise ValueError(f"{path}: reference weights do not match the policy: {error}") from None
+        elif self.reference is not None and not self._reference_given:  # kl_coef > 0 only by an override
+            self.reference = self.frozen_copy()  # the policy it starts from is the loaded one
         draws = {
             name: members["random"].pop(name) for name in ("env_random", "env_counter") if name in members["random"]
         }

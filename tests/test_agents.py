@@ -387,6 +387,17 @@ def test_kl_reference_is_saved(tmp_path):
         assert torch.equal(a, b)
 
 
+def test_a_kl_penalty_added_at_load_holds_to_the_loaded_policy(tmp_path):
+    def make():
+        return ReinforceAgent(ENV, env_kwargs={**KW, "reward": "partial"}, n_envs=16, group_size=4, policy_kwargs=TINY)
+
+    path = make().learn(200).save(tmp_path / "rl.zip")  # no KL, no reference saved
+    loaded = ReinforceAgent.load(path, kl_coef=0.1)
+    assert all(torch.equal(a, b) for a, b in zip(loaded.reference.parameters(), weights(loaded), strict=True))
+    assert not any(p.requires_grad for p in loaded.reference.parameters())
+    assert not all(torch.equal(a, b) for a, b in zip(weights(loaded), weights(make()), strict=True))  # it learned
+
+
 def test_checkpoint_errors_name_the_file(tmp_path):
     with pytest.raises(FileNotFoundError, match=re.escape("missing.zip")):
         Agent.load(tmp_path / "missing.zip")
