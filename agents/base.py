@@ -386,5 +386,5 @@ def _config_from(config_class: type[AgentConfig], values: object, path: str | Pa
         )
     try:
         return config_class(**values)
-    except ValueError as error:
+    except (ValueError, TypeError) as error:
         raise ValueError(f"{path}: config.json's config: {error}") from None
