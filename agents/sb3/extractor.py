@@ -22,8 +22,6 @@ from gymnasium import spaces
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
-from token_gym import checks
-
 ENCODERS = ("flatten", "attention")
 
 
@@ -62,9 +60,11 @@ class TokenEmbeddingExtractor(BaseFeaturesExtractor):
                 "TokenEmbeddingExtractor needs a 1-D Box observation of token ids (a token_gym env), "
                 f"got {observation_space!r}; a MultiDiscrete observation is one-hot encoded by SB3 before any extractor"
             )
-        encoder = checks.choice("encoder", encoder, tuple(ENCODERS))
-        features_dim = checks.positive_int("features_dim", features_dim)
-        embed_dim = checks.positive_int("embed_dim", embed_dim)
+        if encoder not in ENCODERS:
+            raise ValueError(f"encoder must be one of {list(ENCODERS)}, got {encoder!r}")
+        for name, value in (("features_dim", features_dim), ("embed_dim", embed_dim)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
         super().__init__(observation_space, features_dim)
         self.vocab_size = int(observation_space.high.max()) + 1
         self.width = int(observation_space.shape[0])
