@@ -12,28 +12,31 @@ stable-baselines3 glue is imported from :mod:`agents.sb3`, RLlib's from :mod:`ag
     print(evaluate(rl, "token_gym/Reverse-v0", env_kwargs={"length": 4}))
 """
 
-from agents.base import Agent
+from agents.base import Agent, AgentConfig
 from agents.baselines import BASELINES, Baseline, returns
 from agents.evaluate import evaluate, pass_at_k
 from agents.exploration import EpsilonUniform, Temperature
 from agents.objective import policy_loss, token_log_probs, weighted_log_likelihood
 from agents.policy import GRUPolicy, PolicyConfig, TransformerPolicy, make_policy
-from agents.reinforce import ReinforceAgent
+from agents.reinforce import ReinforceAgent, ReinforceConfig
 from agents.rollout import LogitsHook, Rollout, RolloutSampler, sample_tokens
-from agents.sl import SLAgent
+from agents.sl import SLAgent, SLConfig
 
 __all__ = [
     "BASELINES",
     "Agent",
+    "AgentConfig",
     "Baseline",
     "EpsilonUniform",
     "GRUPolicy",
     "LogitsHook",
     "PolicyConfig",
     "ReinforceAgent",
+    "ReinforceConfig",
     "Rollout",
     "RolloutSampler",
     "SLAgent",
+    "SLConfig",
     "Temperature",
     "TransformerPolicy",
     "evaluate",

@@ -5,19 +5,19 @@ callback=None, progress_bar=False)``, ``predict(obs, deterministic=False) ->
 (action, state)``, ``save(path)`` and ``Agent.load(path, env=None)``.
 Subclasses supply one method, ``_update()``: one optimizer step and its scalars.
 
-Checkpoints are one zip file with two members: ``config.json`` (agent class,
-hyperparameters, env id and kwargs, policy shape) and ``policy.pt`` (the
-policy's ``state_dict``, read back with ``torch.load(weights_only=True)``:
-nothing is unpickled).
+The keyword arguments become one config dataclass per agent (:class:`AgentConfig`,
+extended by ``ReinforceConfig`` and ``SLConfig``): the field docstrings document
+them, ``__post_init__`` checks them, the agent reads ``self.config``.
+
+Checkpoints: :mod:`agents.checkpoint`.
 """
 
 from __future__ import annotations
 
 import copy
-import io
-import json
-import zipfile
+import os
 from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -25,39 +25,65 @@ import numpy as np
 import torch
 from torch import nn
 
-from agents.envs import encoded_task_of, env_source, make_vec
+from agents import checkpoint
+from agents.envs import encoded_task_of, training_env
 from agents.logger import ScalarLogger
-from agents.policy import Policy, PolicyConfig, make_policy
+from agents.policy import Policy, PolicyConfig, make_policy, policy_shape
 from agents.rollout import sample_tokens
-from token_gym import EncodedTask, TokenVectorEnv
+from token_gym import EncodedTask, checks
 
-FORMAT_VERSION = 1
 Callback = Callable[["Agent", dict[str, float]], Any]
 """``callback(agent, scalars)`` after every update; returning False stops ``learn``."""
 
 
-def _check_positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
+def _normalise(config: object, **values: Any) -> None:
+    """Store checked values on a frozen config (in ``__post_init__``: the dataclass is frozen afterwards)."""
+    for name, value in values.items():
+        object.__setattr__(config, name, value)
 
 
-def _check_non_negative(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-        raise ValueError(f"{name} must be a non-negative number, got {value!r}")
-    return float(value)
+@dataclass(frozen=True, kw_only=True)
+class AgentConfig:
+    """The hyperparameters every agent shares; :class:`~agents.reinforce.ReinforceConfig` and
+    :class:`~agents.sl.SLConfig` add their own.
 
+    An agent builds its config from its keyword arguments (``Agent(env, seed=1, learning_rate=3e-3)``)
+    and reads ``agent.config.x``; every value is checked here, once, and an error names its
+    parameter. Frozen: it is what the agent was built with (a new value needs a new agent, or
+    ``Agent.load(path, name=value)``). A checkpoint's config.json holds it as is
+    (``dataclasses.asdict``), and loading builds it back from there.
+    """
 
-def _json_safe(kwargs: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """The kwargs JSON can hold, and the names of those it cannot (e.g. a Tokenizer object)."""
-    safe, dropped = {}, []
-    for key, value in kwargs.items():
-        try:
-            json.dumps(value)
-            safe[key] = value
-        except TypeError:
-            dropped.append(key)
-    return safe, dropped
+    seed: int = 0
+    """Seeds the policy's initialisation, the agent's sampling and shuffles, and the env's prompt draws."""
+    n_envs: int = 1
+    """Rows of the training vector env; a ``gym.make_vec`` env passed as ``env`` sets it (its ``num_envs``)."""
+    learning_rate: float = 1e-3
+    """Adam's step size (> 0)."""
+    max_grad_norm: float | None = 1.0
+    """Clip the gradient's global norm to this (> 0); None disables clipping."""
+    policy_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Shape of a new policy: any of the :data:`~agents.policy.SHAPE_FIELDS` of
+    :class:`~agents.policy.PolicyConfig` (the others take its defaults, ``max_len`` the env's observation
+    width). Completed on construction with every key, as the policy built (or passed in) has it."""
+    mask_actions: bool = True
+    """Restrict a new policy to the task's useful tokens (alphabet and EOS)."""
+    log_dir: str | None = None
+    """Where ``progress.csv`` (and TensorBoard events, if installed) go; None keeps scalars in memory."""
+
+    def __post_init__(self) -> None:
+        if self.log_dir is not None and not isinstance(self.log_dir, str | os.PathLike):
+            raise ValueError(f"log_dir must be a path or None, got {self.log_dir!r}")
+        _normalise(
+            self,
+            seed=checks.non_negative_int("seed", self.seed),
+            n_envs=checks.positive_int("n_envs", self.n_envs),
+            learning_rate=checks.positive("learning_rate", self.learning_rate),
+            max_grad_norm=None if self.max_grad_norm is None else checks.positive("max_grad_norm", self.max_grad_norm),
+            policy_kwargs=policy_shape(self.policy_kwargs),
+            mask_actions=checks.boolean("mask_actions", self.mask_actions),
+            log_dir=None if self.log_dir is None else os.fspath(self.log_dir),
+        )
 
 
 class Agent:
@@ -66,17 +92,17 @@ class Agent:
     Args:
         env: a token_gym id string (with ``env_kwargs``), a ``gym.make`` env, or a
             ``gym.make_vec`` env (used as is for rollouts).
-        policy: None (a new :class:`~agents.policy.TransformerPolicy` from
+        policy: None (a new :class:`~agents.policy.TransformerPolicy` or GRU from
             ``policy_kwargs``), a policy module, or another agent (its policy is
             shared, not copied: SL → RL fine-tunes it in place).
         seed: seeds the policy's initialisation, sampling, and the env.
-        learning_rate: Adam's step size.
-        policy_kwargs: ``n_layer``, ``n_head``, ``n_embd``, ``dropout``, ``kind`` ("transformer" or "gru").
-        mask_actions: restrict the policy to the task's useful tokens (alphabet and EOS).
-        log_dir: where ``progress.csv`` (and TensorBoard events, if installed) go; None keeps scalars in memory.
+        env_kwargs: the task's kwargs, when ``env`` is an id.
+        **hyperparameters: the fields of the agent's config class (:attr:`config_class`:
+            :class:`AgentConfig` and its subclasses document each one); ``self.config`` holds them.
     """
 
     algorithm: ClassVar[str] = "agent"
+    config_class: ClassVar[type[AgentConfig]] = AgentConfig
     registry: ClassVar[dict[str, type[Agent]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any):
@@ -90,74 +116,65 @@ class Agent:
         seed: int = 0,
         *,
         env_kwargs: dict[str, Any] | None = None,
-        n_envs: int = 1,
-        learning_rate: float = 1e-3,
-        policy_kwargs: dict[str, Any] | None = None,
-        mask_actions: bool = True,
-        log_dir: str | Path | None = None,
-        hyperparameters: dict[str, Any] | None = None,
+        **hyperparameters: Any,
     ):
-        if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-        if not (isinstance(learning_rate, int | float) and learning_rate > 0):
-            raise ValueError(f"learning_rate must be a positive number, got {learning_rate!r}")
-        self.seed = int(seed)
-        self.env_id, self.env_kwargs = env_source(env, env_kwargs)
-        self.n_envs = _check_positive_int("n_envs", n_envs)
-        if isinstance(getattr(env, "unwrapped", None), TokenVectorEnv):
-            self.train_env = env  # the user's vector env: its num_envs is the batch
-            self.n_envs = env.num_envs
-        else:
-            self.train_env = make_vec(self.env_id, self.env_kwargs, self.n_envs, "train")
+        self.config = self._make_config(seed=seed, **hyperparameters)
+        self.train_env, self.env_id, self.env_kwargs = training_env(env, env_kwargs, self.config.n_envs)
+        if self.train_env.num_envs != self.config.n_envs:  # the user's vector env: its num_envs is the batch
+            self.config = replace(self.config, n_envs=self.train_env.num_envs)
         self.encoded_task: EncodedTask = encoded_task_of(self.train_env)
-        self.learning_rate = float(learning_rate)
-        self.mask_actions = bool(mask_actions)
-        self.policy_kwargs = dict(policy_kwargs or {})
-        self.hyperparameters = dict(hyperparameters or {})
-        self.log_dir = None if log_dir is None else str(log_dir)
 
-        torch.manual_seed(self.seed)
-        self.policy = self._make_policy(policy)
-        self.generator = torch.Generator().manual_seed(self.seed)
-        self.rng = np.random.default_rng(self.seed)
-        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=self.learning_rate)
-        self.logger = ScalarLogger(self.log_dir)
+        torch.manual_seed(self.config.seed)
+        self.policy = self._make_policy(policy, hyperparameters.get("policy_kwargs"))
+        self.config = replace(self.config, policy_kwargs=self.policy.config.shape)  # the shape as built
+        self.generator = torch.Generator().manual_seed(self.config.seed)
+        self.rng = np.random.default_rng(self.config.seed)
+        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=self.config.learning_rate)
+        self.logger = ScalarLogger(self.config.log_dir)
         self.num_timesteps = 0
         self.num_updates = 0
 
+    @classmethod
+    def _make_config(cls, **hyperparameters: Any) -> AgentConfig:
+        names = sorted(f.name for f in fields(cls.config_class))
+        unknown = sorted(set(hyperparameters) - set(names))
+        if unknown:
+            raise TypeError(
+                f"{cls.__name__}() got an unexpected keyword argument {unknown[0]!r}; "
+                f"its hyperparameters (the fields of {cls.config_class.__name__}): {', '.join(names)}"
+            )
+        return cls.config_class(**hyperparameters)
+
     # -- the policy ---------------------------------------------------------
 
-    def _make_policy(self, policy: nn.Module | Agent | None) -> Policy:
-        vocab = self.encoded_task.vocab
+    def _make_policy(self, policy: nn.Module | Agent | None, policy_kwargs: dict[str, Any] | None) -> Policy:
+        vocab, width = self.encoded_task.vocab, self.encoded_task.observation_width
         if isinstance(policy, Agent):
             policy = policy.policy
         if policy is None:
-            unknown = set(self.policy_kwargs) - {"n_layer", "n_head", "n_embd", "dropout", "kind"}
-            if unknown:
-                raise ValueError(
-                    f"unknown policy_kwargs {sorted(unknown)}; valid: dropout, kind, n_embd, n_head, n_layer"
-                )
+            shape = self.config.policy_kwargs
             config = PolicyConfig(
-                vocab_size=vocab.size,
-                pad_id=vocab.pad_id,
-                max_len=self.encoded_task.observation_width,
-                **self.policy_kwargs,
+                vocab_size=vocab.size, pad_id=vocab.pad_id, **{**shape, "max_len": shape["max_len"] or width}
             )
-            mask = torch.from_numpy(self.encoded_task.action_mask.copy()) if self.mask_actions else None
+        else:
+            config = getattr(policy, "config", None)
+            if not isinstance(config, PolicyConfig):
+                raise TypeError(
+                    f"policy must be a TransformerPolicy/GRUPolicy or an agent, got {type(policy).__name__}"
+                )
+            if config.vocab_size != vocab.size or config.pad_id != vocab.pad_id:
+                raise ValueError(
+                    f"policy vocabulary (size {config.vocab_size}, pad {config.pad_id}) does not match the env's "
+                    f"(size {vocab.size}, pad {vocab.pad_id})"
+                )
+            asked = {k: v for k, v in (policy_kwargs or {}).items() if config.shape.get(k, v) != v}
+            if asked:
+                raise ValueError(f"policy_kwargs {asked} shape a new policy; the policy passed in has {config.shape}")
+        if config.max_len < width:
+            raise ValueError(f"policy max_len={config.max_len} is shorter than the env's observations ({width})")
+        if policy is None:
+            mask = torch.from_numpy(self.encoded_task.action_mask.copy()) if self.config.mask_actions else None
             return make_policy(config, mask)
-        config = getattr(policy, "config", None)
-        if not isinstance(config, PolicyConfig):
-            raise TypeError(f"policy must be a TransformerPolicy/GRUPolicy or an agent, got {type(policy).__name__}")
-        if config.vocab_size != vocab.size or config.pad_id != vocab.pad_id:
-            raise ValueError(
-                f"policy vocabulary (size {config.vocab_size}, pad {config.pad_id}) does not match the env's "
-                f"(size {vocab.size}, pad {vocab.pad_id})"
-            )
-        if config.max_len < self.encoded_task.observation_width:
-            raise ValueError(
-                f"policy max_len={config.max_len} is shorter than the env's observations ({self.encoded_task.observation_width})"
-            )
-        self.policy_kwargs = {k: getattr(config, k) for k in ("n_layer", "n_head", "n_embd", "dropout", "kind")}
         policy.requires_grad_(True)  # this agent trains it (a frozen copy passed in is thawed)
         return policy
 
@@ -176,7 +193,7 @@ class Agent:
 
     def learn(self, total_timesteps: int, callback: Callback | None = None, progress_bar: bool = False) -> Agent:
         """Update until ``total_timesteps`` more tokens have been learned from (or ``callback`` returns False)."""
-        total = _check_positive_int("total_timesteps", total_timesteps)
+        total = checks.positive_int("total_timesteps", total_timesteps)
         bar = None
         if progress_bar:
             from tqdm.auto import tqdm
@@ -204,9 +221,12 @@ class Agent:
         return self
 
     def _step(self, loss: torch.Tensor, max_grad_norm: float | None) -> float:
+        """Backward and one optimizer step, the gradient clipped to ``max_grad_norm`` (None: not clipped)."""
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), max_grad_norm or float("inf"))
+        norm = torch.nn.utils.clip_grad_norm_(
+            self.policy.parameters(), float("inf") if max_grad_norm is None else max_grad_norm
+        )
         self.optimizer.step()
         return float(norm)
 
@@ -220,13 +240,19 @@ class Agent:
         episode_start: np.ndarray | None = None,
         deterministic: bool = False,
     ) -> tuple[np.ndarray | int, None]:
-        """Next token for one observation (W,) or a batch (N, W), read as the env shows it (SB3's signature)."""
+        """Next token for one observation (W,) or a batch (N, W) of token ids, read as the env shows it
+        (SB3's signature); ids of another dtype or outside the vocabulary are refused."""
         obs = np.asarray(observation)
         single = obs.ndim == 1
-        if obs.ndim not in (1, 2) or obs.shape[-1] != self.encoded_task.observation_width:
+        width, size = self.encoded_task.observation_width, self.encoded_task.vocab.size
+        if obs.ndim not in (1, 2) or obs.shape[-1] != width:
+            raise ValueError(f"observation must have shape ({width},) or (N, {width}), got {obs.shape}")
+        if not np.issubdtype(obs.dtype, np.integer):
+            raise TypeError(f"observation must hold integer token ids, got dtype {obs.dtype}")
+        outside = (obs < 0) | (obs >= size)
+        if outside.any():
             raise ValueError(
-                f"observation must have shape ({self.encoded_task.observation_width},) or (N, "
-                f"{self.encoded_task.observation_width}), got {obs.shape}"
+                f"observation holds token id {obs[outside][0]}, outside the vocabulary (ids 0 to {size - 1})"
             )
         self.policy.eval()
         tokens = torch.as_tensor(obs.reshape(-1, obs.shape[-1]), dtype=torch.long)
@@ -236,114 +262,126 @@ class Agent:
 
     # -- checkpoints --------------------------------------------------------
 
-    def _config(self) -> dict[str, Any]:
-        env_kwargs, dropped = _json_safe(self.env_kwargs)
-        return {
-            "format_version": FORMAT_VERSION,
-            "algorithm": self.algorithm,
-            "env_id": self.env_id,
-            "env_kwargs": env_kwargs,
-            "env_kwargs_not_saved": dropped,
-            "seed": self.seed,
-            "n_envs": self.n_envs,
-            "learning_rate": self.learning_rate,
-            "mask_actions": self.mask_actions,
-            "policy": self.policy.config.to_dict(),
-            "hyperparameters": self.hyperparameters,
-            "num_timesteps": self.num_timesteps,
-        }
-
     def save(self, path: str | Path) -> Path:
-        """Write ``path`` (".zip" added when it has no suffix): config.json + policy.pt."""
+        """Write ``path`` (".zip" added when it has no suffix), atomically: see :mod:`agents.checkpoint`."""
         path = Path(path)
         if path.suffix == "":
             path = path.with_suffix(".zip")
         path.parent.mkdir(parents=True, exist_ok=True)
-        with zipfile.ZipFile(path, "w") as archive:
-            archive.writestr("config.json", json.dumps(self._config(), indent=2))
-            for name, state in {"policy": self.policy.state_dict(), **self._extra_state()}.items():
-                weights = io.BytesIO()
-                torch.save(state, weights)
-                archive.writestr(f"{name}.pt", weights.getvalue())
+        scalars, members = self._state()
+        config = {
+            "format_version": checkpoint.FORMAT_VERSION,
+            "algorithm": self.algorithm,
+            "config": asdict(self.config),
+            "task": checkpoint.task_record(self.env_id, self.env_kwargs),
+            "vocabulary": checkpoint.vocabulary_record(self.encoded_task.vocab),
+            "state": scalars,
+        }
+        checkpoint.write(path, config, members)
         return path
 
-    def _extra_state(self) -> dict[str, dict[str, torch.Tensor]]:
-        """More state dicts to save beside the policy (e.g. a KL reference), by member name."""
-        return {}
+    def _state(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """What a checkpoint holds beside the config: (config.json's ``state`` scalars, {member: tensors}).
 
-    def _load_extra_state(self, states: dict[str, dict[str, torch.Tensor]], path: Path) -> None:
-        """Restore what :meth:`_extra_state` saved."""
+        Everything ``learn`` reads: with it, ``learn`` after ``load`` goes on as if never interrupted.
+        Subclasses add theirs (and to the ``random`` member).
+        """
+        scalars = {"num_timesteps": self.num_timesteps, "num_updates": self.num_updates}
+        random = {"generator": self.generator.get_state(), "numpy": checkpoint.numpy_state(self.rng)}
+        members = {"policy": self.policy.state_dict(), "optimizer": self.optimizer.state_dict(), "random": random}
+        return scalars, members
+
+    def _load_state(
+        self, scalars: dict[str, Any], members: dict[str, Any], path: Path, saved: AgentConfig, same_task: bool
+    ) -> None:
+        """Put back what :meth:`_state` saved, popping what is read (what is left over is unknown).
+
+        ``saved`` is the checkpoint's config (this agent's may differ by overrides); ``same_task``
+        says whether the agent runs on the task it was saved on, where positions in the task's
+        prompts and data still mean something.
+        """
+        try:
+            self.policy.load_state_dict(members.pop("policy"))
+        except RuntimeError as error:
+            raise ValueError(f"{path}: policy weights do not match the policy: {error}") from None
+        try:
+            self.optimizer.load_state_dict(members.pop("optimizer"))
+        except (ValueError, RuntimeError) as error:
+            raise ValueError(f"{path}: the optimizer state does not fit the policy: {error}") from None
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.config.learning_rate  # the config's (an override's) step size, not the saved one
+        random = members["random"]
+        self.generator.set_state(random.pop("generator"))
+        checkpoint.set_numpy_state(self.rng, random.pop("numpy"))
+        self.num_timesteps = checks.non_negative_int(f"{path}: num_timesteps", scalars.pop("num_timesteps"))
+        self.num_updates = checks.non_negative_int(f"{path}: num_updates", scalars.pop("num_updates"))
 
     @classmethod
-    def load(cls, path: str | Path, env: object = None, **overrides: Any) -> Agent:
-        """An agent from ``save``'s file; ``env`` defaults to the saved env id and kwargs."""
-        config, states = read_checkpoint(path)
-        state = states.pop("policy")
-        algorithm = config.get("algorithm")
+    def load(cls, path: str | Path, env: object = None, *, allow_other_task: bool = False, **overrides: Any) -> Agent:
+        """An agent from ``save``'s file.
+
+        ``env`` defaults to the saved task (env id and kwargs). Another env must have the same
+        vocabulary (the tokens, in id order, that the weights mean); another task (env id or
+        kwargs) is refused unless ``allow_other_task=True`` (SL on one task, then RL on another).
+        ``overrides`` replace config fields (``learning_rate=...``) or give what a config does not
+        hold (``env_kwargs`` for an id, a REINFORCE agent's ``reference`` or ``logits_hook``).
+        """
+        path, saved, states = checkpoint.read(path)
+        algorithm = saved["algorithm"]
         agent_class = Agent.registry.get(algorithm)
         if agent_class is None or not issubclass(agent_class, cls):
             raise ValueError(f"{path}: holds a {algorithm!r} agent, which {cls.__name__}.load cannot load")
+        saved_config = _config_from(agent_class.config_class, saved["config"], path)
+        names = {f.name for f in fields(saved_config)}
+        config = replace(saved_config, **{k: v for k, v in overrides.items() if k in names})
+        others = {k: v for k, v in overrides.items() if k not in names}
+        env_kwargs, task = others.pop("env_kwargs", None), saved["task"]
         if env is None:
-            if config.get("env_id") is None:
+            if task["env_id"] is None:
                 raise ValueError(f"{path}: the env was not a registered id; pass env= to load")
-            if config.get("env_kwargs_not_saved"):
-                raise ValueError(
-                    f"{path}: env kwargs {config['env_kwargs_not_saved']} were not saved; pass env= to load"
-                )
-            env_kwargs = config["env_kwargs"]
-            env = config["env_id"]
-        else:
-            env_kwargs = None
-        policy_config = PolicyConfig(**config["policy"])
-        kwargs = {
-            "seed": config["seed"],
-            "learning_rate": config["learning_rate"],
-            "mask_actions": config["mask_actions"],
-            "policy_kwargs": {
-                k: v for k, v in config["policy"].items() if k in ("n_layer", "n_head", "n_embd", "dropout", "kind")
-            },
-            **config["hyperparameters"],
-            **overrides,
-        }
-        if not isinstance(getattr(env, "unwrapped", None), TokenVectorEnv):
-            kwargs["n_envs"] = config["n_envs"]
-        if env_kwargs is not None:
-            kwargs["env_kwargs"] = env_kwargs
-        agent = agent_class(env, **kwargs)
-        if agent.policy.config != policy_config:
-            raise ValueError(f"{path}: the saved policy {policy_config} does not fit this env ({agent.policy.config})")
+            if task["env_kwargs_not_saved"] and env_kwargs is None:
+                raise ValueError(f"{path}: env kwargs {task['env_kwargs_not_saved']} were not saved; pass env= to load")
+            env, env_kwargs = task["env_id"], task["env_kwargs"] if env_kwargs is None else env_kwargs
+        train_env, env_id, env_kwargs = training_env(env, env_kwargs, config.n_envs)
+        vocabulary = checkpoint.vocabulary_record(encoded_task_of(train_env).vocab)
+        difference = checkpoint.vocabulary_difference(saved["vocabulary"], vocabulary)
+        if difference:
+            raise ValueError(f"{path}: {difference}")
+        here = checkpoint.task_record(env_id, env_kwargs)
+        if here != task and not allow_other_task:
+            raise ValueError(
+                f"{path}: trained on {checkpoint.describe_task(task)}, and this env is "
+                f"{checkpoint.describe_task(here)}; pass allow_other_task=True to load it onto another task"
+            )
         try:
-            agent.policy.load_state_dict(state)
-        except RuntimeError as error:
-            raise ValueError(f"{path}: policy weights do not match the policy: {error}") from None
-        agent._load_extra_state(states, Path(path))
-        agent.num_timesteps = int(config.get("num_timesteps", 0))
+            agent = agent_class(train_env, **asdict(config), **others)
+        except ValueError as error:
+            raise ValueError(f"{path}: {error}") from None
+        for name in others:  # an object given to load (a reference policy) wins over the saved one
+            states.pop(name, None)
+        scalars = dict(saved["state"])
+        try:
+            agent._load_state(scalars, states, path, saved_config, same_task=here == task)
+        except KeyError as error:
+            raise ValueError(f"{path}: the checkpoint lacks {error}") from None
+        unknown = (
+            sorted(scalars) + sorted(f"random.pt:{k}" for k in states.pop("random")) + sorted(f"{k}.pt" for k in states)
+        )
+        if unknown:
+            raise ValueError(f"{path}: unknown state {unknown}, which {agent_class.__name__} does not have")
         return agent
 
 
-def read_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, dict[str, torch.Tensor]]]:
-    """(config, {member name: state_dict}) of a checkpoint, with errors that name the file."""
-    path = Path(path)
-    if not path.exists() and path.suffix == "" and path.with_suffix(".zip").exists():
-        path = path.with_suffix(".zip")
-    if not path.exists():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
+def _config_from(config_class: type[AgentConfig], values: object, path: str | Path) -> AgentConfig:
+    """The config dataclass from a checkpoint's config.json, with errors that name the file and the key."""
+    if not isinstance(values, dict):
+        raise ValueError(f"{path}: config.json has no 'config' object")
+    unknown = sorted(set(values) - {f.name for f in fields(config_class)})
+    if unknown:
+        raise ValueError(
+            f"{path}: config.json's config has unknown key(s) {unknown}, which {config_class.__name__} does not have"
+        )
     try:
-        with zipfile.ZipFile(path) as archive:
-            names = set(archive.namelist())
-            missing = {"config.json", "policy.pt"} - names
-            if missing:
-                raise ValueError(f"{path}: not an agent checkpoint (missing {sorted(missing)})")
-            config = json.loads(archive.read("config.json"))
-            states = {
-                name[:-3]: torch.load(io.BytesIO(archive.read(name)), weights_only=True)
-                for name in sorted(names)
-                if name.endswith(".pt")
-            }
-    except zipfile.BadZipFile:
-        raise ValueError(f"{path}: not an agent checkpoint (not a zip file)") from None
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: config.json is not valid JSON ({error})") from None
-    if config.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{path}: checkpoint format {config.get('format_version')!r}, expected {FORMAT_VERSION}")
-    return config, states
+        return config_class(**values)
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"{path}: config.json's config: {error}") from None

@@ -77,3 +77,17 @@ def make_vec(
     if env_id is None:
         raise ValueError("this env has no registered id (no spec); pass an env made with gym.make_vec instead")
     return gym.make_vec(env_id, num_envs=num_envs, split=split, **{**ROLLOUT_OPTIONS, **options}, **kwargs)
+
+
+def training_env(
+    env: object, env_kwargs: dict[str, Any] | None, n_envs: int
+) -> tuple[TokenVectorEnv, str | None, dict[str, Any]]:
+    """(vector env to train in, env id, task kwargs) of what a user passed as an agent's ``env``.
+
+    A ``gym.make_vec`` env is used as is (its ``num_envs`` is the batch); anything else is rebuilt
+    from its id and kwargs as ``gym.make_vec`` with ``n_envs`` rows of the train split.
+    """
+    env_id, env_kwargs = env_source(env, env_kwargs)
+    if isinstance(getattr(env, "unwrapped", None), TokenVectorEnv):
+        return env, env_id, env_kwargs
+    return make_vec(env_id, env_kwargs, n_envs, "train"), env_id, env_kwargs

@@ -20,7 +20,7 @@ import torch
 from agents.base import Agent
 from agents.envs import encoded_task_of, env_source, make_vec
 from agents.rollout import RolloutSampler
-from token_gym import TokenVectorEnv
+from token_gym import TokenVectorEnv, checks
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -105,8 +105,7 @@ def evaluate(
         different completions per prompt), ``distinct_fraction`` (that over n), ``mean_token_entropy``
         (NaN for models other than ours), ``n_episodes``, ``n_prompts``.
     """
-    if isinstance(samples_per_prompt, bool) or not isinstance(samples_per_prompt, int) or samples_per_prompt < 1:
-        raise ValueError(f"samples_per_prompt must be a positive integer, got {samples_per_prompt!r}")
+    samples_per_prompt = checks.positive_int("samples_per_prompt", samples_per_prompt)
     if deterministic and samples_per_prompt > 1:
         raise ValueError("deterministic evaluation gives one completion per prompt: use samples_per_prompt=1")
     if not callable(getattr(agent, "predict", None)):
@@ -117,8 +116,8 @@ def evaluate(
     if n_episodes is None:
         prompts = choices
     else:
-        if isinstance(n_episodes, bool) or not isinstance(n_episodes, int) or n_episodes < n:
-            raise ValueError(f"n_episodes must be an integer >= samples_per_prompt ({n}), got {n_episodes!r}")
+        if checks.integer("n_episodes", n_episodes) < n:
+            raise ValueError(f"n_episodes must be at least samples_per_prompt ({n}), got {n_episodes!r}")
         prompts = np.random.default_rng(seed).permutation(choices)[: n_episodes // n]
     episodes = np.repeat(prompts, n)  # (E,) each prompt n times in a row
     batch = min(num_envs, len(episodes))

@@ -20,30 +20,110 @@ distribution sampled from and the distribution scored in the loss are the same.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from token_gym import checks
+
 MASKED_LOGIT = -1e9  # finite, so that 0 * log 0 terms (entropy, KL) stay 0, not NaN
+
+
+def _from_vocabulary() -> Any:
+    """A field the env's vocabulary sets: not part of the shape ``policy_kwargs`` chooses."""
+    return field(metadata={"from_vocabulary": True})
+
+
+def _shape(check: Callable[[str, Any], Any], default: Any = MISSING) -> Any:
+    """A field of the policy's shape, with the check its value must pass (``check(name, value)``)."""
+    return field(default=default, metadata={"check": check})
+
+
+def _kind(name: str, value: object) -> str:
+    return checks.choice(name, value, tuple(POLICY_KINDS))
+
+
+def _dropout(name: str, value: object) -> float:
+    return checks.number(name, value, 0.0, 1.0, high_open=True)
 
 
 @dataclass
 class PolicyConfig:
-    """Shape of a policy; saved as JSON next to its weights."""
+    """Shape of a policy; saved as JSON next to its weights. Every field is checked on construction."""
 
-    vocab_size: int
-    pad_id: int
-    max_len: int  # longest sequence (prompt + sep + completion) the position table covers
-    n_layer: int = 2
-    n_head: int = 4
-    n_embd: int = 64
-    dropout: float = 0.0
-    kind: str = "transformer"  # or "gru"
+    vocab_size: int = _from_vocabulary()
+    """Token ids the policy reads and writes: the env's vocabulary size."""
+    pad_id: int = _from_vocabulary()
+    """The padding id; left padding is masked out of attention."""
+    max_len: int = _shape(checks.positive_int)
+    """Longest sequence (prompt + sep + completion) the position table covers."""
+    n_layer: int = _shape(checks.positive_int, 2)
+    """Transformer blocks (GRU: stacked cells)."""
+    n_head: int = _shape(checks.positive_int, 4)
+    """Attention heads per block; must divide ``n_embd`` (the GRU has none)."""
+    n_embd: int = _shape(checks.positive_int, 64)
+    """Width of the token embeddings and of every hidden layer."""
+    dropout: float = _shape(_dropout, 0.0)
+    """Dropout probability in [0, 1) inside the blocks (training mode only)."""
+    kind: str = _shape(_kind, "transformer")
+    """``"transformer"`` or ``"gru"``."""
+
+    def __post_init__(self) -> None:
+        self.vocab_size = checks.positive_int("policy vocab_size", self.vocab_size)
+        self.pad_id = checks.integer("policy pad_id", self.pad_id, minimum=0)
+        if self.pad_id >= self.vocab_size:
+            raise ValueError(f"policy pad_id must be a token id below vocab_size={self.vocab_size}, got {self.pad_id}")
+        shape = _check_shape({name: getattr(self, name) for name in SHAPE_FIELDS}, lambda key: f"policy {key}")
+        for name, value in shape.items():
+            setattr(self, name, value)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def shape(self) -> dict[str, Any]:
+        """The :data:`SHAPE_FIELDS` of this config: the ``policy_kwargs`` that rebuild it on the same vocabulary."""
+        return {name: getattr(self, name) for name in SHAPE_FIELDS}
+
+
+_SHAPE = {f.name: f for f in fields(PolicyConfig) if not f.metadata.get("from_vocabulary")}
+SHAPE_FIELDS = tuple(_SHAPE)
+"""What ``policy_kwargs`` may set: every PolicyConfig field but those the vocabulary sets."""
+
+
+def _check_shape(shape: dict[str, Any], name: Callable[[str], str], unset_ok: bool = False) -> dict[str, Any]:
+    """``shape`` with every value checked by its field's check; ``name(key)`` is what errors call it.
+
+    With ``unset_ok``, a field without a default (max_len) may be None: the agent fills it from the env.
+    """
+    checked = {}
+    for key, f in _SHAPE.items():
+        unset = unset_ok and f.default is MISSING and shape[key] is None
+        checked[key] = None if unset else f.metadata["check"](name(key), shape[key])
+    if checked["kind"] == "transformer" and checked["n_embd"] % checked["n_head"]:
+        raise ValueError(
+            f"{name('n_embd')} must be a multiple of n_head, got n_embd={checked['n_embd']}, n_head={checked['n_head']}"
+        )
+    return checked
+
+
+def policy_shape(policy_kwargs: dict[str, Any] | None) -> dict[str, Any]:
+    """Every shape key of a new policy: ``policy_kwargs`` with PolicyConfig's defaults filled in, checked.
+
+    ``max_len`` stays None when not given: the agent then takes the env's observation width.
+    """
+    if policy_kwargs is not None and not isinstance(policy_kwargs, dict):
+        raise ValueError(f"policy_kwargs must be a dict, got {policy_kwargs!r}")
+    policy_kwargs = dict(policy_kwargs or {})
+    unknown = sorted(set(policy_kwargs) - set(SHAPE_FIELDS))
+    if unknown:
+        raise ValueError(f"unknown policy_kwargs {unknown}; valid: {', '.join(sorted(SHAPE_FIELDS))}")
+    shape = {key: policy_kwargs.get(key, None if f.default is MISSING else f.default) for key, f in _SHAPE.items()}
+    return _check_shape(shape, lambda key: f"policy_kwargs[{key!r}]", unset_ok=True)
 
 
 def content_mask(tokens: Tensor, pad_id: int) -> Tensor:
@@ -81,7 +161,6 @@ def _attention_mask(valid: Tensor) -> Tensor | None:
 class SelfAttention(nn.Module):
     def __init__(self, config: PolicyConfig):
         super().__init__()
-        assert config.n_embd % config.n_head == 0, "n_embd must be a multiple of n_head"
         self.n_head = config.n_head
         self.qkv = nn.Linear(config.n_embd, 3 * config.n_embd)
         self.proj = nn.Linear(config.n_embd, config.n_embd)
@@ -277,6 +356,4 @@ POLICY_KINDS = {"transformer": TransformerPolicy, "gru": GRUPolicy}
 
 def make_policy(config: PolicyConfig, action_mask: Tensor | None = None) -> Policy:
     """Build the policy ``config.kind`` names."""
-    if config.kind not in POLICY_KINDS:
-        raise ValueError(f"policy kind must be one of {sorted(POLICY_KINDS)}, got {config.kind!r}")
     return POLICY_KINDS[config.kind](config, action_mask)

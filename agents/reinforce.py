@@ -9,40 +9,76 @@ miniature.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
-from agents.base import Agent, _check_non_negative, _check_positive_int
-from agents.baselines import GROUP_BASELINES, Baseline, returns
+from agents import checkpoint
+from agents.base import Agent, AgentConfig, _normalise
+from agents.baselines import BASELINES, GROUP_BASELINES, Baseline, returns
 from agents.objective import policy_loss
 from agents.policy import Policy
 from agents.rollout import LogitsHook, RolloutSampler
+from token_gym import checks
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReinforceConfig(AgentConfig):
+    """REINFORCE's hyperparameters, beyond :class:`~agents.base.AgentConfig`'s."""
+
+    n_envs: int = 256
+    """Episodes per update: rows of the training vector env, a multiple of ``group_size``."""
+    group_size: int = 8
+    """Samples per prompt in a batch (k); the group baselines (rloo, grpo) need k >= 2."""
+    baseline: str = "rloo"
+    """What is subtracted from the return: "none", "moving_average", "rloo" or "grpo" (:mod:`agents.baselines`)."""
+    gamma: float = 1.0
+    """Discount of the returns G_t, in [0, 1] (1: every token of an episode gets its final reward)."""
+    ent_coef: float = 0.0
+    """Weight of the entropy bonus (>= 0)."""
+    kl_coef: float = 0.0
+    """Weight of the KL penalty to the reference policy (>= 0); with kl_coef > 0 and no ``reference``
+    given, the reference is a frozen copy of the initial policy."""
+    importance_correction: bool = True
+    """With a ``logits_hook``, weight each token by min(1, π/β), β the hooked distribution it was
+    sampled from (without a hook β = π and nothing changes)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _normalise(
+            self,
+            group_size=checks.positive_int("group_size", self.group_size),
+            baseline=checks.choice("baseline", self.baseline, BASELINES),
+            gamma=checks.number("gamma", self.gamma, 0.0, 1.0),
+            ent_coef=checks.non_negative("ent_coef", self.ent_coef),
+            kl_coef=checks.non_negative("kl_coef", self.kl_coef),
+            importance_correction=checks.boolean("importance_correction", self.importance_correction),
+        )
+        if self.baseline in GROUP_BASELINES and self.group_size < 2:
+            raise ValueError(f"baseline {self.baseline!r} compares samples of one prompt: group_size must be >= 2")
+        if self.n_envs % self.group_size:
+            raise ValueError(f"n_envs ({self.n_envs}) must be a multiple of group_size ({self.group_size})")
 
 
 class ReinforceAgent(Agent):
     """On-policy REINFORCE over batches of ``n_envs`` episodes (``group_size`` samples per prompt).
 
     Args (beyond :class:`~agents.base.Agent`'s):
-        n_envs: episodes per update (rows of the vector env).
-        group_size: samples per prompt in a batch (k); rloo and grpo need k >= 2.
-        baseline: "none", "moving_average", "rloo" or "grpo" (see :mod:`agents.baselines`).
-        gamma: discount of the returns G_t (1: every token of an episode gets its final reward).
-        ent_coef: weight of the entropy bonus.
-        kl_coef: weight of the KL penalty to ``reference``.
         reference: the frozen policy of the KL penalty (a policy or an agent; copied and frozen);
             with ``kl_coef > 0`` and no reference, a frozen copy of the initial policy.
         logits_hook: ``hook(logits, step) -> logits`` applied before sampling (exploration).
-        importance_correction: with a hook, weight each token by min(1, π/β), β the hooked
-            distribution it was sampled from (without one, β = π and nothing changes).
-        max_grad_norm: gradient clipping (None: off).
+        **hyperparameters: the fields of :class:`ReinforceConfig`.
 
     ``learn(total_timesteps)`` counts env steps (tokens generated in episodes).
     """
 
     algorithm = "reinforce"
+    config_class = ReinforceConfig
+    config: ReinforceConfig
 
     def __init__(
         self,
@@ -50,46 +86,22 @@ class ReinforceAgent(Agent):
         policy: nn.Module | Agent | None = None,
         seed: int = 0,
         *,
-        n_envs: int = 256,
-        group_size: int = 8,
-        baseline: str = "rloo",
-        gamma: float = 1.0,
-        ent_coef: float = 0.0,
-        kl_coef: float = 0.0,
         reference: nn.Module | Agent | None = None,
         logits_hook: LogitsHook | None = None,
-        importance_correction: bool = True,
-        learning_rate: float = 1e-3,
-        max_grad_norm: float | None = 1.0,
         **kwargs: Any,
     ):
-        if not (isinstance(gamma, int | float) and 0.0 <= gamma <= 1.0):
-            raise ValueError(f"gamma must be in [0, 1], got {gamma!r}")
-        group_size = _check_positive_int("group_size", group_size)
-        if baseline in GROUP_BASELINES and group_size < 2:
-            raise ValueError(f"baseline {baseline!r} compares samples of one prompt: group_size must be >= 2")
-        hyperparameters = {
-            "group_size": group_size,
-            "baseline": baseline,
-            "gamma": float(gamma),
-            "ent_coef": _check_non_negative("ent_coef", ent_coef),
-            "kl_coef": _check_non_negative("kl_coef", kl_coef),
-            "max_grad_norm": None if max_grad_norm is None else _check_non_negative("max_grad_norm", max_grad_norm),
-            "importance_correction": bool(importance_correction),
-        }
-        self.baseline = Baseline(baseline)
-        super().__init__(
-            env, policy, seed, n_envs=n_envs, learning_rate=learning_rate, hyperparameters=hyperparameters, **kwargs
+        super().__init__(env, policy, seed, **kwargs)
+        self.baseline = Baseline(self.config.baseline)
+        # What _update applies: the config's wish, when a hook makes the sampled distribution differ from π.
+        self.importance_correction = self.config.importance_correction and logits_hook is not None
+        self.sampler = RolloutSampler(
+            self.train_env, self.config.group_size, seed=self.config.seed, logits_hook=logits_hook
         )
-        self.group_size, self.gamma = group_size, float(gamma)
-        self.ent_coef, self.kl_coef = hyperparameters["ent_coef"], hyperparameters["kl_coef"]
-        self.max_grad_norm = hyperparameters["max_grad_norm"]
-        self.importance_correction = hyperparameters["importance_correction"] and logits_hook is not None
-        self.sampler = RolloutSampler(self.train_env, group_size, seed=self.seed, logits_hook=logits_hook)
         self.reference: Policy | None = None
+        self._reference_given = reference is not None  # else the reference is this agent's starting policy
         if reference is not None:
             self.reference = self._frozen(reference.policy if isinstance(reference, Agent) else reference)
-        elif self.kl_coef > 0:
+        elif self.config.kl_coef > 0:
             self.reference = self.frozen_copy()
 
     def _frozen(self, policy: nn.Module) -> Policy:
@@ -104,10 +116,10 @@ class ReinforceAgent(Agent):
 
     def _update(self) -> dict[str, float]:
         rollout = self.sampler.sample(self.policy, self.generator)
-        G = returns(rollout.rewards, rollout.mask, self.gamma)  # (B, C)
+        G = returns(rollout.rewards, rollout.mask, self.config.gamma)  # (B, C)
         advantages = self.baseline(G, rollout.mask, rollout.group_size)
         rows = torch.arange(len(G))
-        if self.ent_coef == 0 and (self.reference is None or self.kl_coef == 0):
+        if self.config.ent_coef == 0 and (self.reference is None or self.config.kl_coef == 0):
             rows = rows[advantages.weights.abs().sum(dim=1) > 0]  # zero-weight episodes add nothing: skip them
         loss = kl = torch.zeros(())
         grad_norm = 0.0
@@ -118,13 +130,13 @@ class ReinforceAgent(Agent):
                 rollout.completion[rows],
                 rollout.mask[rows],
                 advantages.weights[rows],  # REINFORCE: w = G − b on tokens the policy chose
-                ent_coef=self.ent_coef,
+                ent_coef=self.config.ent_coef,
                 reference=self.reference,
-                kl_coef=self.kl_coef,
+                kl_coef=self.config.kl_coef,
                 num_sequences=len(G),
                 behaviour_log_probs=rollout.behaviour_log_probs[rows] if self.importance_correction else None,
             )
-            grad_norm = self._step(terms.loss, self.max_grad_norm)
+            grad_norm = self._step(terms.loss, self.config.max_grad_norm)
             loss, kl = terms.loss.detach(), terms.kl
         tokens = rollout.mask.sum().clamp(min=1)
         return {
@@ -141,13 +153,47 @@ class ReinforceAgent(Agent):
             "grad_norm": grad_norm,
         }
 
-    def _extra_state(self) -> dict[str, dict[str, torch.Tensor]]:
-        return {} if self.reference is None else {"reference": self.reference.state_dict()}
+    def _state(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        scalars, members = super()._state()
+        scalars["baseline_value"] = self.baseline.value  # the moving average's running state
+        if self.reference is not None:
+            members["reference"] = self.reference.state_dict()
+        members["random"].update(self._env_draws())
+        return scalars, members
 
-    def _load_extra_state(self, states: dict[str, dict[str, torch.Tensor]], path: Path) -> None:
-        if "reference" in states:
+    def _load_state(
+        self, scalars: dict[str, Any], members: dict[str, Any], path: Path, saved: AgentConfig, same_task: bool
+    ) -> None:
+        super()._load_state(scalars, members, path, saved, same_task)
+        value = scalars.pop("baseline_value")
+        self.baseline.value = None if value is None else checks.number(f"{path}: baseline_value", value)
+        if "reference" in members:
             self.reference = self.frozen_copy()
             try:
-                self.reference.load_state_dict(states["reference"])
+                self.reference.load_state_dict(members.pop("reference"))
             except RuntimeError as error:
                 raise ValueError(f"{path}: reference weights do not match the policy: {error}") from None
+        elif self.reference is not None and not self._reference_given:  # kl_coef > 0 only by an override
+            self.reference = self.frozen_copy()  # the policy it starts from is the loaded one
+        draws = {
+            name: members["random"].pop(name) for name in ("env_random", "env_counter") if name in members["random"]
+        }
+        if draws and same_task and saved.n_envs == self.config.n_envs:
+            self._restore_env_draws(draws)
+
+    # The env's prompt draws: RolloutSampler and TokenVectorEnv expose no state of their own yet, so
+    # these two read and set their private fields (_seeded, _counter) and the env's np_random.
+
+    def _env_draws(self) -> dict[str, torch.Tensor]:
+        """Where the env's prompt draws stand, so that a loaded agent draws the prompts that would have come next."""
+        env = self.sampler.env
+        counter, random = env.unwrapped._counter, checkpoint.numpy_state(env.np_random)
+        if not self.sampler._seeded or counter is None or random is None:
+            return {}  # before the first rollout (the sampler seeds the env then) or an unusual generator
+        return {"env_random": random, "env_counter": torch.from_numpy(counter.view(np.int64).copy())}
+
+    def _restore_env_draws(self, draws: dict[str, torch.Tensor]) -> None:
+        env = self.sampler.env
+        checkpoint.set_numpy_state(env.np_random, draws["env_random"])
+        env.unwrapped._counter = draws["env_counter"].numpy().astype(np.int64).view(np.uint64).copy()
+        self.sampler._seeded = True

@@ -8,6 +8,7 @@ beyond it with REINFORCE afterwards).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from agents.base import Agent, _check_non_negative, _check_positive_int
+from agents.base import Agent, AgentConfig, _normalise
 from agents.objective import policy_loss
-from token_gym import EncodedTask
+from token_gym import EncodedTask, checks
 from token_gym.tasks.text import read_jsonl
 
 
@@ -96,70 +97,79 @@ def corrupt(
     return Demonstrations(demos.context, completion, demos.mask)
 
 
+@dataclass(frozen=True, kw_only=True)
+class SLConfig(AgentConfig):
+    """Behaviour cloning's hyperparameters, beyond :class:`~agents.base.AgentConfig`'s."""
+
+    demonstrations: str = "oracle"
+    """"oracle" (the task's own answers on the train split) or the path of a JSONL file of
+    ``{"prompt": ..., "completion": ...}`` records."""
+    corrupt_fraction: float = 0.0
+    """Share in [0, 1] of the demonstrations given one wrong token (seeded): an imperfect demonstrator."""
+    batch_size: int = 64
+    """Demonstrations per update."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not isinstance(self.demonstrations, str | os.PathLike):
+            raise TypeError(f"demonstrations must be 'oracle' or a JSONL path, got {self.demonstrations!r}")
+        _normalise(
+            self,
+            demonstrations=os.fspath(self.demonstrations),
+            corrupt_fraction=checks.number("corrupt_fraction", self.corrupt_fraction, 0.0, 1.0),
+            batch_size=checks.positive_int("batch_size", self.batch_size),
+        )
+
+
 class SLAgent(Agent):
     """Behaviour cloning: maximise log π(demonstrated token | prefix), w = 1 on every demonstrated token.
 
-    Args (beyond :class:`~agents.base.Agent`'s):
-        demonstrations: "oracle" (the task's answers on the train split) or a JSONL file path.
-        corrupt_fraction: share of the demonstrations given one wrong token (seeded).
-        batch_size: demonstrations per update.
-        max_grad_norm: gradient clipping (None: off).
-
-    ``learn(total_timesteps)`` counts demonstrated tokens.
+    Hyperparameters: the fields of :class:`SLConfig`. ``learn(total_timesteps)`` counts demonstrated tokens.
     """
 
     algorithm = "sl"
+    config_class = SLConfig
+    config: SLConfig
 
-    def __init__(
-        self,
-        env: object,
-        policy: nn.Module | Agent | None = None,
-        seed: int = 0,
-        *,
-        demonstrations: str | Path = "oracle",
-        corrupt_fraction: float = 0.0,
-        batch_size: int = 64,
-        learning_rate: float = 1e-3,
-        max_grad_norm: float | None = 1.0,
-        **kwargs: Any,
-    ):
-        corrupt_fraction = _check_non_negative("corrupt_fraction", corrupt_fraction)
-        if corrupt_fraction > 1:
-            raise ValueError(f"corrupt_fraction must be in [0, 1], got {corrupt_fraction!r}")
-        if not isinstance(demonstrations, str | Path):
-            raise TypeError(f"demonstrations must be 'oracle' or a JSONL path, got {demonstrations!r}")
-        hyperparameters = {
-            "demonstrations": str(demonstrations),
-            "corrupt_fraction": corrupt_fraction,
-            "batch_size": _check_positive_int("batch_size", batch_size),
-            "max_grad_norm": None if max_grad_norm is None else _check_non_negative("max_grad_norm", max_grad_norm),
-        }
-        super().__init__(env, policy, seed, learning_rate=learning_rate, hyperparameters=hyperparameters, **kwargs)
-        self.demonstrations = str(demonstrations)
-        self.corrupt_fraction = corrupt_fraction
-        self.batch_size = hyperparameters["batch_size"]
-        self.max_grad_norm = hyperparameters["max_grad_norm"]
+    def __init__(self, env: object, policy: nn.Module | Agent | None = None, seed: int = 0, **kwargs: Any):
+        super().__init__(env, policy, seed, **kwargs)
         self._data: Demonstrations | None = None
         self._order = np.zeros(0, dtype=np.int64)
+
+    def _state(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        scalars, members = super()._state()
+        members["random"]["order"] = torch.from_numpy(self._order.copy())  # the rest of the epoch being shuffled
+        return scalars, members
+
+    def _load_state(
+        self, scalars: dict[str, Any], members: dict[str, Any], path: Path, saved: AgentConfig, same_task: bool
+    ) -> None:
+        super()._load_state(scalars, members, path, saved, same_task)
+        order = members["random"].pop("order")
+        data = ("demonstrations", "corrupt_fraction", "seed")
+        if same_task and all(getattr(saved, name) == getattr(self.config, name) for name in data):
+            self._order = order.numpy().astype(np.int64)
 
     @property
     def data(self) -> Demonstrations:
         """The demonstrations, read on first use (so a checkpoint loads without its JSONL file)."""
         if self._data is None:
-            if self.demonstrations == "oracle":
+            config = self.config
+            if config.demonstrations == "oracle":
                 data = oracle_demonstrations(self.encoded_task)
             else:
-                data = jsonl_demonstrations(self.encoded_task, self.demonstrations)
-            if self.corrupt_fraction > 0:
-                data = corrupt(data, self.encoded_task, self.corrupt_fraction, np.random.default_rng(self.seed))
+                data = jsonl_demonstrations(self.encoded_task, config.demonstrations)
+            if config.corrupt_fraction > 0:
+                data = corrupt(data, self.encoded_task, config.corrupt_fraction, np.random.default_rng(config.seed))
             self._data = data
         return self._data
 
     def _batch(self) -> np.ndarray:
         """Indices of the next minibatch: epochs of seeded shuffles."""
-        if len(self._order) < self.batch_size:
+        size = self.config.batch_size
+        if len(self._order) < size:
             self._order = np.concatenate([self._order, self.rng.permutation(len(self.data))])
-        rows, self._order = self._order[: self.batch_size], self._order[self.batch_size :]
+        rows, self._order = self._order[:size], self._order[size:]
         return rows
 
     def _update(self) -> dict[str, float]:
@@ -167,7 +177,7 @@ class SLAgent(Agent):
         context, completion, mask = self.data.context[rows], self.data.completion[rows], self.data.mask[rows]
         weights = torch.ones_like(mask, dtype=torch.float32)  # SL: w = 1 on tokens someone else chose
         terms = policy_loss(self.policy, context, completion, mask, weights)
-        grad_norm = self._step(terms.loss, self.max_grad_norm)
+        grad_norm = self._step(terms.loss, self.config.max_grad_norm)
         return {
             "timesteps": int(mask.sum()),
             "loss": float(terms.loss.detach()),

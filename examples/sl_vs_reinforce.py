@@ -46,8 +46,8 @@ def main(
     )
     curves, per_update = {}, {}
     for name, agent, budget, sequences in (
-        ("SL (demonstrations)", sl, sl_timesteps, sl.batch_size),
-        ("REINFORCE (own samples)", rl, rl_timesteps, rl.n_envs),
+        ("SL (demonstrations)", sl, sl_timesteps, sl.config.batch_size),
+        ("REINFORCE (own samples)", rl, rl_timesteps, rl.config.n_envs),
     ):
         curve = LearningCurve(ENV_ID, env_kwargs, modes=("greedy",))
         tokens_per_update = sequences * (length + 1)  # a completion and its EOS

@@ -105,6 +105,29 @@ def test_unknown_policy_kind_is_refused():
         make_policy(PolicyConfig(vocab_size=5, pad_id=0, max_len=4, kind="lstm"))
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"n_layer": 0}, r"policy n_layer must be a positive integer, got 0"),
+        ({"n_head": 2.0}, r"policy n_head must be an integer"),
+        ({"n_embd": True}, r"policy n_embd must be an integer"),
+        ({"n_embd": 30, "n_head": 4}, r"policy n_embd must be a multiple of n_head, got n_embd=30, n_head=4"),
+        ({"dropout": 1.0}, r"policy dropout must be a finite number in \[0, 1\)"),
+        ({"dropout": float("nan")}, r"policy dropout"),
+        ({"max_len": 0}, r"policy max_len must be a positive integer"),
+        ({"vocab_size": 0}, r"policy vocab_size must be a positive integer"),
+        ({"pad_id": 5}, r"policy pad_id must be a token id below vocab_size=5"),
+    ],
+)
+def test_bad_policy_config_is_named(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        PolicyConfig(**{"vocab_size": 5, "pad_id": 0, "max_len": 4, **kwargs})
+
+
+def test_a_gru_needs_no_head_count_that_divides_its_width():
+    assert PolicyConfig(vocab_size=5, pad_id=0, max_len=4, n_embd=30, n_head=4, kind="gru").n_embd == 30
+
+
 def test_full_cache_is_refused():
     policy = small_policy("transformer")
     _, cache = policy.start(torch.tensor([[4, 1]]), max_new=1)

@@ -1,7 +1,8 @@
 """RLlib path: token_gym under RLlib's pinned gymnasium, the RLModule, PPO learning, the example.
 
-Skipped where ray is not installed (the main venv); CI runs it in .venv-rllib, which
-holds ``token-gym[rllib]`` and whatever gymnasium version RLlib pins.
+Skipped where RLlib is not installed (the main venv has Ray core only, for the benchmark
+harness); CI runs it in .venv-rllib, which holds ``token-gym[rllib]`` and whatever gymnasium
+version RLlib pins.
 """
 
 import gymnasium as gym
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 
 ray = pytest.importorskip("ray")
+pytest.importorskip("ray.rllib", exc_type=ImportError)
 torch = pytest.importorskip("torch")
 
 import token_gym  # noqa: E402

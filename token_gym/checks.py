@@ -60,6 +60,13 @@ def non_negative(name: str, value: object) -> float:
     return number(name, value, 0.0)
 
 
+def boolean(name: str, value: object) -> bool:
+    """``value`` as a Python bool (a numpy bool too), or a ValueError: 0 and 1 are numbers, not flags."""
+    if not isinstance(value, bool | np.bool_):
+        raise ValueError(f"{name} must be True or False, got {value!r} ({type(value).__name__})")
+    return bool(value)
+
+
 def choice(name: str, value: object, allowed: tuple[str, ...] | list[str]) -> str:
     """One of ``allowed``, or a ValueError that lists them."""
     if not isinstance(value, str) or value not in allowed:
