@@ -324,7 +324,7 @@ class Agent:
         vocabulary (the tokens, in id order, that the weights mean); another task (env id or
         kwargs) is refused unless ``allow_other_task=True`` (SL on one task, then RL on another).
         ``overrides`` replace config fields (``learning_rate=...``) or give what a config does not
-        hold (``env_kwargs`` for an id, a REINFORCE agent's ``reference`` or ``logits_hook``).
+        hold (``env_kwargs`` for an id, a REINFORCE agent's ``reference``).
         """
         path, saved, states = checkpoint.read(path)
         algorithm = saved["algorithm"]

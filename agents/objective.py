@@ -53,9 +53,13 @@ def weighted_log_likelihood(
     return -(weights * log_probs * mask).sum() / (num_sequences or log_probs.shape[0])
 
 
+CORRECTIONS = ("truncated", "sequence", "none")
+
+
 @dataclass
 class LossTerms:
     loss: Tensor  # what the optimizer minimises
+    logits: Tensor  # (B, C, V) the logits it was computed from (with grad), for extra loss terms
     entropy: Tensor  # mean entropy per emitted token (for logging)
     kl: Tensor  # mean KL to the reference per emitted token (0 without a reference)
 
@@ -71,20 +75,33 @@ def policy_loss(
     kl_coef: float = 0.0,
     num_sequences: int | None = None,
     behaviour_log_probs: Tensor | None = None,
+    correction: str = "truncated",
 ) -> LossTerms:
     """loss = −Σ_t w_t log π(a_t|s_t) − ent_coef · Σ_t H_t + kl_coef · Σ_t KL_t, each divided by B.
 
     B is ``num_sequences`` when given: the rows passed are then a subset of the batch (rows whose
     weights are all zero contribute nothing to the likelihood term and may be left out).
-    ``behaviour_log_probs`` (B, C): the tokens were sampled from another distribution β (a logits
-    hook); each weight is then importance-corrected by min(1, π/β) per token (truncated, as V-trace).
+    ``behaviour_log_probs`` (B, C): the tokens were sampled from another distribution β (an
+    exploration strategy); the weights are then importance-corrected, the ratio a constant:
+
+    * ``"truncated"``: each token's weight times min(1, π/β) of that token (V-trace style): biased,
+      and stable;
+    * ``"sequence"``: every token's weight times the sequence ratio ∏_t π/β: exact in expectation
+      for a terminal reward, and high variance;
+    * ``"none"``: no correction (the gradient of β's data as if it were π's).
     """
     mask = mask.float()
     B = num_sequences or len(mask)
     logits = completion_logits(policy, context, completion)  # (B, C, V)
     log_probs = token_log_probs(logits, completion)  # (B, C)
-    if behaviour_log_probs is not None:
-        weights = weights * (log_probs.detach() - behaviour_log_probs).exp().clamp(max=1.0)
+    if behaviour_log_probs is not None and correction != "none":
+        log_ratio = (log_probs.detach() - behaviour_log_probs) * mask  # (B, C) log π/β, 0 off the episode
+        if correction == "truncated":
+            weights = weights * log_ratio.exp().clamp(max=1.0)
+        elif correction == "sequence":
+            weights = weights * log_ratio.sum(dim=1, keepdim=True).exp()  # (B, 1) broadcast over tokens
+        else:
+            raise ValueError(f"correction must be one of {list(CORRECTIONS)}, got {correction!r}")
     likelihood = weighted_log_likelihood(log_probs, weights, mask, B)
     entropy = token_entropy(logits) * mask  # (B, C)
     loss = likelihood - ent_coef * entropy.sum() / B
@@ -95,4 +112,4 @@ def policy_loss(
         kl = token_kl(logits, reference_logits) * mask  # (B, C)
         loss = loss + kl_coef * kl.sum() / B
     tokens = mask.sum().clamp(min=1)
-    return LossTerms(loss, entropy.sum().detach() / tokens, kl.sum().detach() / tokens)
+    return LossTerms(loss, logits, entropy.sum().detach() / tokens, kl.sum().detach() / tokens)

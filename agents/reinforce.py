@@ -9,7 +9,7 @@ miniature.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +20,11 @@ from torch import nn
 from agents import checkpoint
 from agents.base import Agent, AgentConfig, _normalise
 from agents.baselines import BASELINES, GROUP_BASELINES, Baseline, returns
-from agents.objective import policy_loss
+from agents.exploration import LossContext, Strategy, parse_strategies
+from agents.objective import CORRECTIONS, policy_loss
 from agents.policy import Policy
-from agents.rollout import LogitsHook, RolloutSampler
-from token_gym import checks
+from agents.rollout import RolloutSampler
+from token_gym import TokenVectorEnv, checks
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,9 +44,13 @@ class ReinforceConfig(AgentConfig):
     kl_coef: float = 0.0
     """Weight of the KL penalty to the reference policy (>= 0); with kl_coef > 0 and no ``reference``
     given, the reference is a frozen copy of the initial policy."""
-    importance_correction: bool = True
-    """With a ``logits_hook``, weight each token by min(1, π/β), β the hooked distribution it was
-    sampled from (without a hook β = π and nothing changes)."""
+    strategies: list[str | dict[str, Any]] = field(default_factory=list)
+    """Exploration strategies, by name with parameters (``"temperature:t=1.5"`` or a dict with a
+    ``"name"``), applied in order (:mod:`agents.exploration`; ``token-gym list strategies``)."""
+    importance_correction: str = "truncated"
+    """When a strategy changes the sampling distribution (β ≠ π): "truncated" (each token's weight
+    times min(1, π/β)), "sequence" (times the sequence ratio ∏ π/β: exact, high variance) or "none".
+    With on-policy sampling nothing is corrected, whatever this says."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -56,12 +61,31 @@ class ReinforceConfig(AgentConfig):
             gamma=checks.number("gamma", self.gamma, 0.0, 1.0),
             ent_coef=checks.non_negative("ent_coef", self.ent_coef),
             kl_coef=checks.non_negative("kl_coef", self.kl_coef),
-            importance_correction=checks.boolean("importance_correction", self.importance_correction),
+            strategies=_strategy_specs(self.strategies),
+            importance_correction=_correction(self.importance_correction),
         )
         if self.baseline in GROUP_BASELINES and self.group_size < 2:
             raise ValueError(f"baseline {self.baseline!r} compares samples of one prompt: group_size must be >= 2")
         if self.n_envs % self.group_size:
             raise ValueError(f"n_envs ({self.n_envs}) must be a multiple of group_size ({self.group_size})")
+
+
+def _strategy_specs(strategies: object) -> list[str | dict[str, Any]]:
+    """Specs as the config keeps them (JSON, so a checkpoint holds them): strings and dicts; a Strategy
+    object becomes its spec ``"name:k=v,..."``. Each is parsed once here, so a bad one fails now."""
+    if strategies is None or isinstance(strategies, str | dict | Strategy):
+        strategies = [] if strategies in (None, "none") else [strategies]
+    if not isinstance(strategies, list | tuple):
+        raise ValueError(f"strategies must be a list of strategy specs, got {strategies!r}")
+    specs = [repr(s) if isinstance(s, Strategy) else s for s in strategies]
+    parse_strategies(specs)
+    return specs
+
+
+def _correction(value: object) -> str:
+    if isinstance(value, bool):  # checkpoints of format 2 held a bool
+        return "truncated" if value else "none"
+    return checks.choice("importance_correction", value, CORRECTIONS)
 
 
 class ReinforceAgent(Agent):
@@ -70,8 +94,8 @@ class ReinforceAgent(Agent):
     Args (beyond :class:`~agents.base.Agent`'s):
         reference: the frozen policy of the KL penalty (a policy or an agent; copied and frozen);
             with ``kl_coef > 0`` and no reference, a frozen copy of the initial policy.
-        logits_hook: ``hook(logits, step) -> logits`` applied before sampling (exploration).
-        **hyperparameters: the fields of :class:`ReinforceConfig`.
+        **hyperparameters: the fields of :class:`ReinforceConfig`; ``strategies`` also takes
+            :class:`~agents.exploration.Strategy` objects (kept in the config as their specs).
 
     ``learn(total_timesteps)`` counts env steps (tokens generated in episodes).
     """
@@ -87,22 +111,34 @@ class ReinforceAgent(Agent):
         seed: int = 0,
         *,
         reference: nn.Module | Agent | None = None,
-        logits_hook: LogitsHook | None = None,
         **kwargs: Any,
     ):
+        given = kwargs.get("strategies")  # Strategy objects are used as given; the config keeps their specs
         super().__init__(env, policy, seed, **kwargs)
         self.baseline = Baseline(self.config.baseline)
-        # What _update applies: the config's wish, when a hook makes the sampled distribution differ from π.
-        self.importance_correction = self.config.importance_correction and logits_hook is not None
-        self.sampler = RolloutSampler(
-            self.train_env, self.config.group_size, seed=self.config.seed, logits_hook=logits_hook
-        )
+        self.sampler = RolloutSampler(self.train_env, self.config.group_size, seed=self.config.seed)
+        self._samplers: dict[int, RolloutSampler] = {}  # of the envs a curriculum switches to
         self.reference: Policy | None = None
         self._reference_given = reference is not None  # else the reference is this agent's starting policy
         if reference is not None:
             self.reference = self._frozen(reference.policy if isinstance(reference, Agent) else reference)
         elif self.config.kl_coef > 0:
             self.reference = self.frozen_copy()
+        self.strategies = parse_strategies(self.config.strategies if given is None else given)
+        self.strategies.bind(self)
+
+    @property
+    def correction(self) -> str:
+        """The importance correction applied: the config's, when a strategy changes the sampling distribution."""
+        return self.config.importance_correction if self.strategies.changes_sampling else "none"
+
+    def _sampler(self, env: TokenVectorEnv) -> RolloutSampler:
+        """The sampler of ``env``: the training env's, or one per env a curriculum switches to."""
+        if env is not self.sampler.env:
+            if id(env) not in self._samplers:
+                self._samplers[id(env)] = RolloutSampler(env, self.config.group_size, seed=self.config.seed)
+            return self._samplers[id(env)]
+        return self.sampler
 
     def _frozen(self, policy: nn.Module) -> Policy:
         config = getattr(policy, "config", None)
@@ -115,31 +151,42 @@ class ReinforceAgent(Agent):
             self.policy = original
 
     def _update(self) -> dict[str, float]:
-        rollout = self.sampler.sample(self.policy, self.generator)
-        G = returns(rollout.rewards, rollout.mask, self.config.gamma)  # (B, C)
+        strategies = self.strategies
+        sampler = self._sampler(strategies.environment(self.train_env))
+        hook = strategies.logits if strategies.changes_sampling else None
+        sampler.logits_hook = hook
+        rollout = sampler.sample(self.policy, self.generator, restart=strategies.starts)
+        R = strategies.rewards(rollout, rollout.episode_return.float())  # (B,) shaped episode rewards
+        G = returns(rollout.per_step(R), rollout.mask, self.config.gamma)  # (B, C)
         advantages = self.baseline(G, rollout.mask, rollout.group_size)
+        weights = strategies.weights(advantages.weights, rollout)  # (B, C) REINFORCE: w = G − b
         rows = torch.arange(len(G))
-        if self.config.ent_coef == 0 and (self.reference is None or self.config.kl_coef == 0):
-            rows = rows[advantages.weights.abs().sum(dim=1) > 0]  # zero-weight episodes add nothing: skip them
+        extra_terms = self.config.ent_coef > 0 or (self.reference is not None and self.config.kl_coef > 0)
+        if not (extra_terms or strategies.adds_loss):
+            rows = rows[weights.abs().sum(dim=1) > 0]  # zero-weight episodes add nothing: skip them
         loss = kl = torch.zeros(())
         grad_norm = 0.0
         if len(rows):
+            context, completion, mask = rollout.context[rows], rollout.completion[rows], rollout.mask[rows]
             terms = policy_loss(
                 self.policy,
-                rollout.context[rows],
-                rollout.completion[rows],
-                rollout.mask[rows],
-                advantages.weights[rows],  # REINFORCE: w = G − b on tokens the policy chose
+                context,
+                completion,
+                mask,
+                weights[rows],
                 ent_coef=self.config.ent_coef,
                 reference=self.reference,
                 kl_coef=self.config.kl_coef,
                 num_sequences=len(G),
-                behaviour_log_probs=rollout.behaviour_log_probs[rows] if self.importance_correction else None,
+                behaviour_log_probs=rollout.behaviour_log_probs[rows] if hook is not None else None,
+                correction=self.correction,
             )
-            grad_norm = self._step(terms.loss, self.config.max_grad_norm)
-            loss, kl = terms.loss.detach(), terms.kl
+            extra = strategies.loss(LossContext(terms.logits, context, completion, mask.float(), len(G)))
+            total = terms.loss if extra is None else terms.loss + extra
+            grad_norm = self._step(total, self.config.max_grad_norm)
+            loss, kl = total.detach(), terms.kl
         tokens = rollout.mask.sum().clamp(min=1)
-        return {
+        scalars = {
             "timesteps": rollout.num_tokens,
             "loss": float(loss),
             "mean_reward": float(rollout.episode_return.mean()),
@@ -152,6 +199,8 @@ class ReinforceAgent(Agent):
             "env_share": rollout.env_share,
             "grad_norm": grad_norm,
         }
+        scalars.update(strategies.update(rollout, scalars))
+        return scalars
 
     def _state(self) -> tuple[dict[str, Any], dict[str, Any]]:
         scalars, members = super()._state()

@@ -30,6 +30,9 @@ from token_gym.checks import positive_int
 
 LogitsHook = Callable[[Tensor, int], Tensor]
 """``hook(logits (B, V), step) -> logits (B, V)``: the behaviour distribution is softmax of the result."""
+Restart = Callable[[np.ndarray, int], "dict[str, Any] | None"]
+"""``restart(prompt_index (B,), group_size) -> reset options | None``: rows to start elsewhere (a prefix, another
+prompt) than where the env's draws put them (:meth:`agents.exploration.Strategy.starts`)."""
 
 
 def sample_tokens(
@@ -69,9 +72,13 @@ class Rollout:
     @property
     def rewards(self) -> Tensor:
         """(B, C) reward of each step: token_gym pays the return on the last one, 0.0 before."""
+        return self.per_step(self.episode_return)
+
+    def per_step(self, episode_rewards: Tensor) -> Tensor:
+        """(B, C) rewards with ``episode_rewards`` (B,) paid at each episode's last token."""
         rewards = torch.zeros(self.mask.shape)
         rows = torch.arange(len(rewards))
-        rewards[rows, (self.lengths - 1).clamp(min=0)] = self.episode_return.float()
+        rewards[rows, (self.lengths - 1).clamp(min=0)] = episode_rewards.float()
         return rewards * self.mask
 
     @property
@@ -125,8 +132,10 @@ class RolloutSampler:
         generator: torch.Generator | None = None,
         prompt_index: np.ndarray | None = None,
         deterministic: bool = False,
+        restart: Restart | None = None,
     ) -> Rollout:
-        """Run one episode in every row of the env; ``prompt_index`` (num_envs,) chooses the prompts."""
+        """Run one episode in every row of the env; ``prompt_index`` (num_envs,) chooses the prompts, and
+        ``restart`` may start some rows elsewhere (a second reset of those rows)."""
         began = time.perf_counter()
         was_training = policy.training
         policy.eval()
@@ -135,6 +144,11 @@ class RolloutSampler:
         else:
             options = {"prompt_index": np.asarray(prompt_index, dtype=np.int64)}
         obs, prompts = self._reset(options)
+        again = None if restart is None else restart(prompts, self.group_size if prompt_index is None else 1)
+        if again is not None:
+            obs, infos = self.env.reset(options=again)
+            moved = again.get("reset_mask", np.ones(len(prompts), dtype=bool))
+            prompts = np.where(moved, infos["prompt_index"], prompts)
         env_seconds = time.perf_counter() - began
         n, cap, pad = self.env.num_envs, self.encoded_task.max_completion_len, self.encoded_task.vocab.pad_id
         first = int((obs != pad).argmax(axis=1).min())  # drop columns that are padding in every row

@@ -72,7 +72,9 @@ def test_env_can_be_an_id_a_made_env_or_a_vector_env():
         ({"max_grad_norm": 0}, r"max_grad_norm must be a finite number in \(0, inf\), got 0"),
         ({"max_grad_norm": -1.0}, "max_grad_norm"),
         ({"mask_actions": 1}, "mask_actions must be True or False"),
-        ({"importance_correction": "yes"}, "importance_correction must be True or False"),
+        ({"importance_correction": "yes"}, "importance_correction must be one of"),
+        ({"strategies": ["warp:speed=9"]}, "unknown strategy 'warp'"),
+        ({"strategies": ["temperature:t=0"]}, "temperature t must be"),
         ({"policy_kwargs": {"n_layers": 2}}, "unknown policy_kwargs"),
         ({"policy_kwargs": {"n_layer": 0}}, r"policy_kwargs\['n_layer'\] must be a positive integer, got 0"),
         ({"policy_kwargs": {"n_embd": 30}}, r"policy_kwargs\['n_embd'\] must be a multiple of n_head"),
@@ -608,18 +610,21 @@ def test_unknown_members_are_refused(tmp_path):
         SLAgent.load(path)
 
 
-def test_a_logits_hook_plugs_into_reinforce():
+def test_a_sampling_strategy_plugs_into_reinforce_and_is_corrected_for():
     from agents import Temperature
 
     seen = []
 
-    def hook(logits, step):
-        seen.append(step)
-        return Temperature(2.0)(logits, step)
+    class Watched(Temperature):
+        def logits(self, logits, step):
+            seen.append(step)
+            return super().logits(logits, step)
 
-    agent = reinforce(logits_hook=hook).learn(100)
-    assert seen and agent.importance_correction
-    assert not reinforce().importance_correction  # without a hook β = π: nothing to correct
+    agent = reinforce(strategies=[Watched(2.0)]).learn(100)
+    assert seen and agent.correction == "truncated"
+    assert agent.config.strategies == ["temperature:t=2.0"]  # kept as its spec
+    assert reinforce(strategies=["temperature:t=1.0"]).correction == "none"  # β = π: nothing to correct
+    assert reinforce(strategies=["epsilon"], importance_correction="sequence").correction == "sequence"
 
 
 def test_logger_widens_the_csv_when_a_scalar_appears(tmp_path):

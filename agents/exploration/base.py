@@ -52,13 +52,18 @@ class Strategy:
 
     def __init_subclass__(cls, **kwargs: Any):
         super().__init_subclass__(**kwargs)
-        if cls.name:
+        if "name" in cls.__dict__ and cls.name:  # a subclass that keeps its parent's name does not replace it
             Strategy.registry[cls.name] = cls
 
     @property
     def changes_sampling(self) -> bool:
         """True when :meth:`logits` changes the sampling distribution (the agent then importance-corrects)."""
         return False
+
+    @property
+    def adds_loss(self) -> bool:
+        """Whether :meth:`loss` may add a term (then every row of a batch is scored, zero weights too)."""
+        return type(self).loss is not Strategy.loss
 
     @classmethod
     def at_zero(cls) -> Strategy:
@@ -115,6 +120,10 @@ class Strategies(Strategy):
     @property
     def changes_sampling(self) -> bool:
         return any(s.changes_sampling for s in self.items)
+
+    @property
+    def adds_loss(self) -> bool:
+        return any(s.adds_loss for s in self.items)
 
     def params(self) -> dict[str, Any]:
         return {"items": [repr(s) for s in self.items]}
