@@ -8,10 +8,13 @@ Select them by name with parameters, ``"temperature:t=1.5"``, or as dicts; compo
 """
 
 from agents.exploration.base import LossContext, Strategies, Strategy, parse_strategies, parse_strategy
+from agents.exploration.objective import EntropyBonus, KLPenalty
 from agents.exploration.sampling import EpsilonUniform, Temperature, TopK, TopP
 
 __all__ = [
+    "EntropyBonus",
     "EpsilonUniform",
+    "KLPenalty",
     "LossContext",
     "Strategies",
     "Strategy",

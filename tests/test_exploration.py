@@ -1,0 +1,361 @@
+"""Exploration strategies: each hook's maths on hand-made batches, parameter errors, strength zero."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from types import SimpleNamespace
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+import token_gym  # noqa: F401
+from agents import ReinforceAgent
+from agents.baselines import Baseline, returns
+from agents.exploration import (
+    EntropyBonus,
+    KLPenalty,
+    LossContext,
+    Strategy,
+    parse_strategies,
+)
+from agents.objective import completion_logits, token_log_probs, weighted_log_likelihood
+from agents.rollout import Rollout, RolloutSampler
+
+NEW = [EntropyBonus, KLPenalty]
+POLICY = {"n_layer": 1, "n_embd": 16, "n_head": 2}
+
+
+def make_agent(length: int = 3, n_envs: int = 8, group_size: int = 4, **kwargs) -> ReinforceAgent:
+    env_kwargs = {"length": length, **kwargs.pop("env_kwargs", {})}
+    return ReinforceAgent(
+        "token_gym/SecretString-v0",
+        env_kwargs=env_kwargs,
+        n_envs=n_envs,
+        group_size=group_size,
+        policy_kwargs=POLICY,
+        **kwargs,
+    )
+
+
+@pytest.fixture(scope="module")
+def agent() -> ReinforceAgent:
+    return make_agent()
+
+
+def encoded(env_id: str = "token_gym/SecretString-v0", **kwargs):
+    return gym.make_vec(env_id, num_envs=1, autoreset_mode="Disabled", **kwargs).unwrapped.encoded_task
+
+
+def stub(encoded_task, seed: int = 0) -> SimpleNamespace:
+    return SimpleNamespace(encoded_task=encoded_task, rng=np.random.default_rng(seed))
+
+
+def ids(encoded_task, text: str) -> list[int]:
+    return [encoded_task.vocab.token_text.index(ch) for ch in text]
+
+
+def make_rollout(
+    encoded_task,
+    completions: list[list[int]],
+    prompts: list[int] | None = None,
+    success: list[bool] | None = None,
+    rewards: list[float] | None = None,
+    group_size: int = 1,
+    prefixes: list[list[int]] | None = None,
+) -> Rollout:
+    """A rollout as the sampler records it: context = prompt, separator, start prefix (left-padded)."""
+    vocab, cap = encoded_task.vocab, encoded_task.max_completion_len
+    B = len(completions)
+    prompts = prompts or [0] * B
+    prefixes = prefixes or [[] for _ in range(B)]
+    rows = []
+    for p, prefix in zip(prompts, prefixes, strict=True):
+        prompt = [t for t in encoded_task.prompts[p].tolist() if t != vocab.pad_id]
+        rows.append([*prompt, vocab.sep_id, *prefix])
+    width = max(len(r) for r in rows)
+    context = torch.tensor([[vocab.pad_id] * (width - len(r)) + r for r in rows])
+    completion = torch.tensor([c + [vocab.pad_id] * (cap - len(c)) for c in completions])
+    mask = torch.tensor([[t < len(c) for t in range(cap)] for c in completions])
+    success = torch.tensor(success if success is not None else [False] * B, dtype=torch.bool)
+    episode_return = torch.tensor(rewards if rewards is not None else success.tolist(), dtype=torch.float64)
+    return Rollout(
+        context=context,
+        completion=completion,
+        mask=mask,
+        behaviour_log_probs=torch.zeros(B, cap),
+        entropy=torch.zeros(B, cap),
+        episode_return=episode_return,
+        success=success,
+        prompt_index=np.array(prompts),
+        group_size=group_size,
+    )
+
+
+def perturb(policy: torch.nn.Module, scale: float = 0.5) -> None:
+    with torch.no_grad():
+        policy.token_embedding.weight.add_(scale * torch.randn_like(policy.token_embedding.weight))
+
+
+def loss_context(agent: ReinforceAgent, rollout: Rollout, num_sequences: int | None = None) -> LossContext:
+    logits = completion_logits(agent.policy, rollout.context, rollout.completion)  # (B, C, V)
+    return LossContext(logits, rollout.context, rollout.completion, rollout.mask.float(), num_sequences or len(logits))
+
+
+class Trainer:
+    """One update in the order agents/exploration/base.py gives (until ReinforceAgent._update calls the
+    strategies): environment, sample, rewards, baseline, weights, loss + strategy loss, step, update."""
+
+    def __init__(self, agent: ReinforceAgent, strategy: Strategy, learning_rate: float = 1e-2):
+        self.agent, self.strategy = agent, strategy
+        self.samplers: dict[int, RolloutSampler] = {}
+        self.baseline = Baseline("rloo")
+        self.optimizer = torch.optim.Adam(agent.policy.parameters(), lr=learning_rate)
+        strategy.bind(agent)
+
+    def step(self) -> tuple[Rollout, dict[str, float]]:
+        agent, strategy = self.agent, self.strategy
+        env = strategy.environment(agent.train_env)
+        if id(env) not in self.samplers:
+            self.samplers[id(env)] = RolloutSampler(env, agent.sampler.group_size, seed=0)
+        rollout = self.samplers[id(env)].sample(agent.policy, agent.generator)
+        shaped = dataclasses.replace(rollout, episode_return=strategy.rewards(rollout, rollout.episode_return))
+        advantages = self.baseline(returns(shaped.rewards, rollout.mask), rollout.mask, rollout.group_size)
+        weights = strategy.weights(advantages.weights, rollout)
+        batch = loss_context(agent, rollout)
+        loss = weighted_log_likelihood(token_log_probs(batch.logits, rollout.completion), weights, batch.mask)
+        extra = strategy.loss(batch)
+        self.optimizer.zero_grad()
+        (loss if extra is None else loss + extra).backward()
+        self.optimizer.step()
+        return rollout, strategy.update(rollout, {})
+
+
+# -- every strategy -------------------------------------------------------------------------------
+
+
+def test_strategies_are_registered_and_parsed_by_name():
+    for cls in NEW:
+        assert Strategy.registry[cls.name] is cls
+        doc = " ".join(cls.__doc__.split())
+        assert "Source" in doc and "sampling distribution" in doc
+        assert not cls().changes_sampling
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda: EntropyBonus(coef=-0.1), "entropy coef"),
+        (lambda: EntropyBonus(coef=True), "entropy coef"),
+        (lambda: EntropyBonus(target=-1.0), "entropy target"),
+        (lambda: EntropyBonus(delta=0.0), "entropy delta"),
+        (lambda: EntropyBonus(coef_min=0.5, coef_max=0.1), "entropy coef_max"),
+        (lambda: EntropyBonus(coef=2.0, target=1.0), r"entropy coef=2 must lie in \[coef_min, coef_max\]"),
+        (lambda: KLPenalty(coef=-1), "kl coef"),
+        (lambda: KLPenalty(coef="0.1"), "kl coef"),
+    ],
+)
+def test_bad_parameters_are_named(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+ZERO = {
+    EntropyBonus: {"coef": 0.0, "target": None},
+    KLPenalty: {"coef": 0.0},
+}
+
+
+@pytest.mark.parametrize("cls", NEW, ids=lambda c: c.name)
+def test_at_zero_every_hook_is_the_identity(cls):
+    agent = make_agent()
+    strategy = cls.at_zero()
+    assert ZERO[cls].items() <= strategy.params().items()
+    strategy.bind(agent)
+    perturb(agent.policy)  # the policy moves on after bind (a KL reference taken there would now differ)
+    task = agent.encoded_task
+    a, b, c, d = ids(task, "abcd")
+    eos = task.vocab.eos_id
+    rollout = make_rollout(
+        task,
+        [[a, b, eos], [a, b, eos], [c, eos], [d, d, c, eos]],
+        success=[False, True, False, False],
+        rewards=[0.25, 1.0, 0.0, 0.5],
+        group_size=4,
+    )
+    prompts = np.zeros(agent.n_envs, dtype=np.int64)
+    logits = torch.randn(4, task.vocab.size)
+    weights = torch.randn(4, task.max_completion_len)
+    for _ in range(2):  # the second time with whatever state the first update left
+        assert strategy.environment(agent.train_env) is agent.train_env
+        assert strategy.starts(prompts, 4) is None
+        assert strategy.logits(logits, 0) is logits
+        shaped = strategy.rewards(rollout, rollout.episode_return)
+        assert shaped.dtype == rollout.episode_return.dtype and torch.equal(shaped, rollout.episode_return)
+        assert torch.equal(strategy.weights(weights, rollout), weights)
+        term = strategy.loss(loss_context(agent, rollout))
+        assert term is None or float(term.detach()) == 0.0
+        strategy.update(rollout, {})
+    assert not strategy.changes_sampling
+
+
+@pytest.mark.parametrize("cls", NEW, ids=lambda c: c.name)
+def test_the_defaults_do_change_something(cls):
+    """At their defaults the strategies are on: at_zero's identities above are not vacuous."""
+    agent = make_agent()
+    strategy = cls()
+    strategy.bind(agent)
+    perturb(agent.policy)
+    task = agent.encoded_task
+    a, b, eos = *ids(task, "ab"), task.vocab.eos_id
+    rollout = make_rollout(task, [[a, b, eos], [a, eos], [b, eos], [a, a, eos]], success=[1, 0, 0, 0], group_size=4)
+    strategy.update(rollout, {})  # counts, archives
+    term = strategy.loss(loss_context(agent, rollout))
+    changed = {
+        "environment": strategy.environment(agent.train_env) is not agent.train_env,
+        "rewards": not torch.equal(strategy.rewards(rollout, rollout.episode_return), rollout.episode_return),
+        "loss": term is not None and float(term.detach()) != 0.0,
+    }
+    assert any(changed.values())
+
+
+# -- entropy --------------------------------------------------------------------------------------
+
+
+def entropy_by_hand(logits: torch.Tensor) -> np.ndarray:
+    p = np.exp(logits.double().numpy())
+    p /= p.sum(axis=-1, keepdims=True)
+    return -(p * np.log(np.where(p > 0, p, 1.0))).sum(axis=-1)  # 0 · log 0 = 0 (masked tokens)
+
+
+def test_entropy_term_is_minus_coef_times_the_token_entropies_over_b():
+    torch.manual_seed(0)
+    logits = torch.randn(2, 3, 5, requires_grad=True)
+    mask = torch.tensor([[1.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+    batch = LossContext(logits, torch.zeros(2, 1), torch.zeros(2, 3), mask, num_sequences=5)  # 2 rows of 5
+    term = EntropyBonus(coef=0.3).loss(batch)
+    H = entropy_by_hand(logits.detach())
+    expected = -0.3 * (H[0, 0] + H[0, 1] + H[1, 0]) / 5
+    assert float(term.detach()) == pytest.approx(expected, rel=1e-6)
+    term.backward()  # a step against the gradient raises the entropy
+    raised = entropy_by_hand(logits.detach() - 0.1 * logits.grad)
+    assert (raised[mask.bool()] > H[mask.bool()]).all()
+
+
+def test_adaptive_entropy_coefficient_walks_towards_the_target(agent):
+    task = agent.encoded_task
+    a, eos = ids(task, "a")[0], task.vocab.eos_id
+    rollout = make_rollout(task, [[a, eos], [eos]])
+    batch = loss_context(agent, rollout)
+    H = float((entropy_by_hand(batch.logits.detach()) * batch.mask.numpy()).sum() / batch.mask.sum())
+
+    low = EntropyBonus(coef=0.1, target=H + 0.1, delta=0.05, coef_max=0.18)  # entropy below target: up
+    low.loss(batch)
+    assert low.update(rollout, {}) == {"entropy_coef": 0.1, "policy_entropy": pytest.approx(H, rel=1e-5)}
+    assert low.current_coef == pytest.approx(0.15)
+    low.loss(batch)
+    assert low.update(rollout, {})["entropy_coef"] == pytest.approx(0.15)  # the coefficient this batch used
+    assert low.current_coef == 0.18  # clipped at coef_max
+    assert float(low.loss(batch).detach()) == pytest.approx(-0.18 * H * 3 / 2, rel=1e-5)  # 3 tokens, B = 2
+
+    high = EntropyBonus(coef=0.02, target=H - 0.1, delta=0.05, coef_min=0.0)  # above target: down, to coef_min
+    high.loss(batch)
+    high.update(rollout, {})
+    assert high.current_coef == 0.0 and high.loss(batch) is None
+    assert high.params()["coef"] == 0.02  # the parameter as given, for the run record
+
+    static = EntropyBonus(coef=0.1)
+    static.loss(batch)
+    static.update(rollout, {})
+    assert static.current_coef == 0.1
+
+    unmeasured = EntropyBonus(coef=0.1, target=10.0)  # no loss this batch: the rollout's recorded entropy
+    recorded = dataclasses.replace(rollout, entropy=torch.full(rollout.mask.shape, 2.0) * rollout.mask)
+    assert unmeasured.update(recorded, {})["policy_entropy"] == pytest.approx(2.0)
+
+
+# -- kl -------------------------------------------------------------------------------------------
+
+
+def test_kl_freezes_a_copy_of_the_policy_when_the_agent_has_no_reference():
+    agent = make_agent()
+    kl = KLPenalty(coef=0.1)
+    kl.bind(agent)
+    reference = kl.reference
+    assert reference is not agent.policy and agent.reference is None
+    assert all(not p.requires_grad for p in reference.parameters())
+    with torch.no_grad():
+        agent.policy.token_embedding.weight.add_(1.0)
+    assert not torch.equal(reference.token_embedding.weight, agent.policy.token_embedding.weight)
+
+    with_reference = make_agent(kl_coef=0.1)  # the agent holds a frozen reference: that one is used
+    kl = KLPenalty()
+    kl.bind(with_reference)
+    assert kl.reference is with_reference.reference
+
+
+def test_kl_term_is_coef_times_the_token_kls_over_b():
+    agent = make_agent()
+    kl = KLPenalty(coef=0.2)
+    kl.bind(agent)
+    task = agent.encoded_task
+    a, b, eos = *ids(task, "ab"), task.vocab.eos_id
+    rollout = make_rollout(task, [[a, b, eos], [b, eos]])
+    assert float(kl.loss(loss_context(agent, rollout)).detach()) == pytest.approx(0.0, abs=1e-7)  # π = π_ref at bind
+    with torch.no_grad():
+        for p in agent.policy.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    batch = loss_context(agent, rollout, num_sequences=4)
+    with torch.no_grad():
+        q = torch.softmax(completion_logits(kl.reference, rollout.context, rollout.completion), -1).double()
+    p = torch.softmax(batch.logits.detach(), -1).double()
+    by_hand = (p * (p.clamp(min=1e-300).log() - q.clamp(min=1e-300).log())).sum(-1) * rollout.mask
+    term = kl.loss(batch).detach()
+    assert float(term) == pytest.approx(0.2 * float(by_hand.sum()) / 4, rel=1e-5)
+    assert kl.update(rollout, {}) == {"kl_coef": 0.2, "kl_to_reference": pytest.approx(float(by_hand.sum()) / 5)}
+
+    optimizer = torch.optim.Adam(agent.policy.parameters(), lr=0.01)  # the term's gradient pulls π back to π_ref
+    for _ in range(20):
+        optimizer.zero_grad()
+        kl.loss(loss_context(agent, rollout)).backward()
+        optimizer.step()
+    assert float(kl.loss(loss_context(agent, rollout)).detach()) < float(term) * 4 / 2 * 0.5
+
+
+def test_kl_before_bind_is_an_error(agent):
+    task = agent.encoded_task
+    rollout = make_rollout(task, [[task.vocab.eos_id]])
+    with pytest.raises(RuntimeError, match="bind"):
+        KLPenalty().loss(loss_context(agent, rollout))
+
+
+# -- learning sanity ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("spec", "keys"),
+    [
+        ("entropy:coef=0.01,target=1.0", {"entropy_coef", "policy_entropy"}),
+        ("kl:coef=0.1", {"kl_coef", "kl_to_reference"}),
+    ],
+)
+def test_strategies_run_in_the_update_order_and_log(spec, keys):
+    agent = make_agent(n_envs=16, group_size=4)
+    trainer = Trainer(agent, parse_strategies(spec))
+    for _ in range(3):
+        _, scalars = trainer.step()
+    assert set(scalars) == keys and all(math.isfinite(v) for v in scalars.values())
+
+
+def test_entropy_bonus_keeps_the_policy_spread_out():
+    def final_entropy(coef: float) -> float:
+        torch.manual_seed(0)
+        agent = make_agent(length=2, n_envs=32, group_size=4)
+        trainer = Trainer(agent, EntropyBonus(coef=coef))
+        for _ in range(40):
+            _, scalars = trainer.step()
+        return scalars["policy_entropy"]
+
+    assert final_entropy(0.5) > final_entropy(0.0) + 0.2
