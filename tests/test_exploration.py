@@ -15,16 +15,20 @@ import token_gym  # noqa: F401
 from agents import ReinforceAgent
 from agents.baselines import Baseline, returns
 from agents.exploration import (
+    CompletionCount,
     EntropyBonus,
     KLPenalty,
     LossContext,
+    PrefixCount,
     Strategy,
     parse_strategies,
+    parse_strategy,
 )
+from agents.exploration.episodes import episodes
 from agents.objective import completion_logits, token_log_probs, weighted_log_likelihood
 from agents.rollout import Rollout, RolloutSampler
 
-NEW = [EntropyBonus, KLPenalty]
+NEW = [EntropyBonus, KLPenalty, CompletionCount, PrefixCount]
 POLICY = {"n_layer": 1, "n_embd": 16, "n_head": 2}
 
 
@@ -142,6 +146,8 @@ def test_strategies_are_registered_and_parsed_by_name():
         doc = " ".join(cls.__doc__.split())
         assert "Source" in doc and "sampling distribution" in doc
         assert not cls().changes_sampling
+    count = parse_strategy("count:beta=0.3")
+    assert isinstance(count, CompletionCount) and count.beta == 0.3
 
 
 @pytest.mark.parametrize(
@@ -155,6 +161,8 @@ def test_strategies_are_registered_and_parsed_by_name():
         (lambda: EntropyBonus(coef=2.0, target=1.0), r"entropy coef=2 must lie in \[coef_min, coef_max\]"),
         (lambda: KLPenalty(coef=-1), "kl coef"),
         (lambda: KLPenalty(coef="0.1"), "kl coef"),
+        (lambda: CompletionCount(beta=-0.5), "count beta"),
+        (lambda: PrefixCount(beta=float("nan")), "prefix_count beta"),
     ],
 )
 def test_bad_parameters_are_named(make, match):
@@ -165,6 +173,8 @@ def test_bad_parameters_are_named(make, match):
 ZERO = {
     EntropyBonus: {"coef": 0.0, "target": None},
     KLPenalty: {"coef": 0.0},
+    CompletionCount: {"beta": 0.0},
+    PrefixCount: {"beta": 0.0},
 }
 
 
@@ -331,6 +341,67 @@ def test_kl_before_bind_is_an_error(agent):
         KLPenalty().loss(loss_context(agent, rollout))
 
 
+# -- count and prefix_count ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def two_prompts():
+    return encoded(length=3, num_prompts=2)
+
+
+def test_episodes_join_the_start_prefix_and_the_sampled_tokens(two_prompts):
+    task = two_prompts
+    a, b, c, eos = *ids(task, "abc"), task.vocab.eos_id
+    rollout = make_rollout(task, [[a, b, eos], [b, eos], [c]], prompts=[0, 1, 1], prefixes=[[], [a], [a, b]])
+    found = episodes(rollout, task.vocab.sep_id, task.vocab.pad_id)
+    assert found.start_length.tolist() == [0, 1, 2] and found.length.tolist() == [3, 3, 3]
+    assert found.tokens[:, :3].tolist() == [[a, b, eos], [a, b, eos], [a, b, c]]
+    assert (found.tokens[:, 3:] == task.vocab.pad_id).all()
+    assert found.key(0) != found.key(1) and found.key(1)[1] == found.key(0)[1]  # same tokens, other prompt
+
+
+def test_count_bonus_is_beta_over_root_n_with_this_batch_counted(two_prompts):
+    task = two_prompts
+    a, b, c, eos = *ids(task, "abc"), task.vocab.eos_id
+    count = CompletionCount(beta=0.5)
+    count.bind(SimpleNamespace(encoded_task=task))
+    completions = [[a, b, eos], [a, b, eos], [a, c, eos], [a, b, c, eos], [a, b, eos], [a, b, eos]]
+    rollout = make_rollout(task, completions, prompts=[0, 0, 0, 0, 1, 1], rewards=[1.0, 0, 0, 0, 0, 0])
+    shaped = count.rewards(rollout, rollout.episode_return)
+    s2 = 1 / math.sqrt(2)
+    assert shaped.tolist() == pytest.approx([1 + 0.5 * s2, 0.5 * s2, 0.5, 0.5, 0.5 * s2, 0.5 * s2])
+    assert count.count(0, [a, b, eos]) == 2 and count.count(1, [a, b, eos]) == 2 and count.count(0, [a, b]) == 0
+    assert count.update(rollout, {}) == {
+        "count_bonus": pytest.approx(float((shaped - rollout.episode_return).mean())),
+        "count_entries": 4.0,
+    }
+    again = count.rewards(rollout, torch.zeros(6, dtype=torch.float64))  # N doubles: β/√4, β/√4, β/√2, ...
+    assert again.tolist() == pytest.approx([0.25, 0.25, 0.5 * s2, 0.5 * s2, 0.25, 0.25])
+    # an episode restarted from the prefix [a] that sampled [b, EOS] is the completion [a, b, EOS]
+    restarted = make_rollout(task, [[b, eos]], prefixes=[[a]])
+    assert count.rewards(restarted, torch.zeros(1, dtype=torch.float64)).tolist() == pytest.approx([0.5 / math.sqrt(5)])
+
+
+def test_prefix_count_bonus_is_beta_times_the_mean_over_the_episodes_own_prefixes(two_prompts):
+    task = two_prompts
+    a, b, c, eos = *ids(task, "abc"), task.vocab.eos_id
+    prefix_count = PrefixCount(beta=0.4)
+    prefix_count.bind(SimpleNamespace(encoded_task=task))
+    rollout = make_rollout(task, [[a, b, eos], [a, c, eos], [b, eos]], prefixes=[[], [], [a]])
+    shaped = prefix_count.rewards(rollout, torch.zeros(3, dtype=torch.float64))
+    # N: (a) 2 (rows 0, 1; row 2 was given it), (a,b) 2 (rows 0 and 2), (a,b,eos) 2, (a,c) 1, (a,c,eos) 1
+    s2 = 1 / math.sqrt(2)
+    assert shaped.tolist() == pytest.approx([0.4 * s2, 0.4 * (s2 + 1 + 1) / 3, 0.4 * s2])
+    assert prefix_count.count(0, [a]) == 2 and prefix_count.count(0, [a, b]) == 2 and prefix_count.count(0, []) == 0
+    assert prefix_count.update(rollout, {})["prefix_count_entries"] == 5.0
+
+
+def test_count_before_bind_is_an_error(two_prompts):
+    rollout = make_rollout(two_prompts, [[two_prompts.vocab.eos_id]])
+    with pytest.raises(RuntimeError, match="bind"):
+        CompletionCount().rewards(rollout, rollout.episode_return)
+
+
 # -- learning sanity ------------------------------------------------------------------------------
 
 
@@ -339,6 +410,8 @@ def test_kl_before_bind_is_an_error(agent):
     [
         ("entropy:coef=0.01,target=1.0", {"entropy_coef", "policy_entropy"}),
         ("kl:coef=0.1", {"kl_coef", "kl_to_reference"}),
+        ("count", {"count_bonus", "count_entries"}),
+        ("prefix_count", {"prefix_count_bonus", "prefix_count_entries"}),
     ],
 )
 def test_strategies_run_in_the_update_order_and_log(spec, keys):
@@ -359,3 +432,18 @@ def test_entropy_bonus_keeps_the_policy_spread_out():
         return scalars["policy_entropy"]
 
     assert final_entropy(0.5) > final_entropy(0.0) + 0.2
+
+
+def test_count_bonus_spreads_the_completions():
+    def distinct(strategy: Strategy) -> float:
+        torch.manual_seed(0)
+        agent = make_agent(length=3, n_envs=32, group_size=4)
+        trainer = Trainer(agent, strategy)
+        seen = []
+        for _ in range(40):
+            rollout, _ = trainer.step()
+            found = episodes(rollout, agent.encoded_task.vocab.sep_id, agent.encoded_task.vocab.pad_id)
+            seen.append(len({found.key(r) for r in range(len(found.length))}))
+        return float(np.mean(seen[-10:]))
+
+    assert distinct(CompletionCount(beta=1.0)) > distinct(CompletionCount.at_zero()) + 3
