@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from types import SimpleNamespace
 
@@ -14,21 +15,24 @@ import torch
 import token_gym  # noqa: F401
 from agents import ReinforceAgent
 from agents.baselines import Baseline, returns
+from agents.evaluate import pass_at_k
 from agents.exploration import (
     CompletionCount,
     EntropyBonus,
     KLPenalty,
     LossContext,
+    PassAtK,
     PrefixCount,
     Strategy,
     parse_strategies,
     parse_strategy,
 )
 from agents.exploration.episodes import episodes
+from agents.exploration.passk import pass_at_k_rewards
 from agents.objective import completion_logits, token_log_probs, weighted_log_likelihood
 from agents.rollout import Rollout, RolloutSampler
 
-NEW = [EntropyBonus, KLPenalty, CompletionCount, PrefixCount]
+NEW = [EntropyBonus, KLPenalty, CompletionCount, PrefixCount, PassAtK]
 POLICY = {"n_layer": 1, "n_embd": 16, "n_head": 2}
 
 
@@ -148,6 +152,8 @@ def test_strategies_are_registered_and_parsed_by_name():
         assert not cls().changes_sampling
     count = parse_strategy("count:beta=0.3")
     assert isinstance(count, CompletionCount) and count.beta == 0.3
+    both = parse_strategies(["entropy:coef=0.02,target=1.0", {"name": "pass_at_k", "k": 2}])
+    assert [type(s) for s in both.items] == [EntropyBonus, PassAtK] and both.items[0].target == 1.0
 
 
 @pytest.mark.parametrize(
@@ -163,6 +169,8 @@ def test_strategies_are_registered_and_parsed_by_name():
         (lambda: KLPenalty(coef="0.1"), "kl coef"),
         (lambda: CompletionCount(beta=-0.5), "count beta"),
         (lambda: PrefixCount(beta=float("nan")), "prefix_count beta"),
+        (lambda: PassAtK(k=0), "pass_at_k k"),
+        (lambda: PassAtK(k=2.0), "pass_at_k k"),
     ],
 )
 def test_bad_parameters_are_named(make, match):
@@ -175,6 +183,7 @@ ZERO = {
     KLPenalty: {"coef": 0.0},
     CompletionCount: {"beta": 0.0},
     PrefixCount: {"beta": 0.0},
+    PassAtK: {"k": 1},
 }
 
 
@@ -402,6 +411,61 @@ def test_count_before_bind_is_an_error(two_prompts):
         CompletionCount().rewards(rollout, rollout.episode_return)
 
 
+# -- pass_at_k ------------------------------------------------------------------------------------
+
+
+def test_pass_at_k_rewards_by_hand():
+    def scaled(success, k):
+        return pass_at_k_rewards(torch.tensor(success, dtype=torch.bool), len(success), k).tolist()
+
+    assert scaled([1, 0, 0, 0], 2) == pytest.approx([1, 1 / 3, 1 / 3, 1 / 3])  # ρ(3,1,1) = 1 − 2/3
+    assert scaled([0, 1, 0, 1], 2) == pytest.approx([2 / 3, 1, 2 / 3, 1])  # ρ(3,2,1) = 1 − 1/3
+    assert scaled([0, 0, 1, 0], 4) == pytest.approx([1, 1, 1, 1])  # every 4-subset holds the success
+    assert scaled([0, 0, 0, 0], 3) == [0, 0, 0, 0]
+    assert scaled([1, 0, 0, 0, 0], 3) == pytest.approx([1, 0.5, 0.5, 0.5, 0.5])  # ρ(4,1,2) = 1 − C(3,2)/C(4,2)
+    assert scaled([1, 0, 1, 0], 1) == [1, 0, 1, 0]  # k = 1: the binary rewards
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 6])
+def test_pass_at_k_rewards_match_brute_force_over_k_subsets(n):
+    for k, c in itertools.product(range(1, n + 1), range(n + 1)):
+        success = [True] * c + [False] * (n - c)
+        rewards = pass_at_k_rewards(torch.tensor(success), n, k).numpy()
+        subsets = list(itertools.combinations(range(n), k))
+        # r_i = P(a uniformly random k-subset succeeds | it holds sample i): 1 for a correct sample
+        for i in range(n):
+            holding = [s for s in subsets if i in s]
+            assert rewards[i] == pytest.approx(np.mean([any(success[j] for j in s) for s in holding]))
+        # the group mean is the unbiased pass@k estimate ρ(n, c, k) = P(a random k-subset succeeds) ...
+        brute = np.mean([any(success[j] for j in s) for s in subsets])
+        assert rewards.mean() == pytest.approx(brute) and brute == pytest.approx(pass_at_k(n, c, k))
+        # ... so PKPO's unscaled rewards, (k/n)·r_i, sum to k·ρ(n, c, k)
+        assert (k / n * rewards).sum() == pytest.approx(k * pass_at_k(n, c, k))
+
+
+def test_pass_at_k_adds_the_credit_to_failures_and_keeps_other_rewards(agent):
+    task = agent.encoded_task
+    eos = task.vocab.eos_id
+    rollout = make_rollout(
+        task, [[eos]] * 8, success=[1, 0, 0, 0, 0, 0, 0, 0], rewards=[1.0, 0.5, 0, 0, 0.1, 0, 0, 0], group_size=4
+    )
+    strategy = PassAtK(k=2)
+    strategy.bind(agent)
+    shaped = strategy.rewards(rollout, rollout.episode_return)
+    assert shaped.tolist() == pytest.approx([1, 0.5 + 1 / 3, 1 / 3, 1 / 3, 0.1, 0, 0, 0])
+    assert strategy.update(rollout, {}) == {"pass_at_2": pytest.approx((0.5 + 0.0) / 2)}
+
+
+def test_pass_at_k_needs_k_samples_per_prompt(agent):
+    with pytest.raises(ValueError, match=r"k=5 .*the group size is 4"):
+        PassAtK(k=5).bind(agent)
+    strategy = PassAtK(k=4)
+    strategy.bind(agent)
+    single = make_rollout(agent.encoded_task, [[agent.encoded_task.vocab.eos_id]] * 4, group_size=2)
+    with pytest.raises(ValueError, match=r"k=4 .*the group size is 2"):
+        strategy.rewards(single, single.episode_return)
+
+
 # -- learning sanity ------------------------------------------------------------------------------
 
 
@@ -412,6 +476,7 @@ def test_count_before_bind_is_an_error(two_prompts):
         ("kl:coef=0.1", {"kl_coef", "kl_to_reference"}),
         ("count", {"count_bonus", "count_entries"}),
         ("prefix_count", {"prefix_count_bonus", "prefix_count_entries"}),
+        ("pass_at_k:k=2", {"pass_at_2"}),
     ],
 )
 def test_strategies_run_in_the_update_order_and_log(spec, keys):

@@ -10,6 +10,7 @@ Select them by name with parameters, ``"temperature:t=1.5"``, or as dicts; compo
 from agents.exploration.base import LossContext, Strategies, Strategy, parse_strategies, parse_strategy
 from agents.exploration.novelty import CompletionCount, PrefixCount
 from agents.exploration.objective import EntropyBonus, KLPenalty
+from agents.exploration.passk import PassAtK
 from agents.exploration.sampling import EpsilonUniform, Temperature, TopK, TopP
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "EpsilonUniform",
     "KLPenalty",
     "LossContext",
+    "PassAtK",
     "PrefixCount",
     "Strategies",
     "Strategy",
