@@ -19,7 +19,9 @@ from agents.evaluate import pass_at_k
 from agents.exploration import (
     CompletionCount,
     EntropyBonus,
+    GoExplore,
     KLPenalty,
+    LengthCurriculum,
     LossContext,
     PassAtK,
     PrefixCount,
@@ -30,9 +32,10 @@ from agents.exploration import (
 from agents.exploration.episodes import episodes
 from agents.exploration.passk import pass_at_k_rewards
 from agents.objective import completion_logits, token_log_probs, weighted_log_likelihood
+from agents.policy import make_policy
 from agents.rollout import Rollout, RolloutSampler
 
-NEW = [EntropyBonus, KLPenalty, CompletionCount, PrefixCount, PassAtK]
+NEW = [EntropyBonus, KLPenalty, CompletionCount, PrefixCount, PassAtK, GoExplore, LengthCurriculum]
 POLICY = {"n_layer": 1, "n_embd": 16, "n_head": 2}
 
 
@@ -58,6 +61,7 @@ def encoded(env_id: str = "token_gym/SecretString-v0", **kwargs):
 
 
 def stub(encoded_task, seed: int = 0) -> SimpleNamespace:
+    """What go_explore reads of an agent: its task and its generator."""
     return SimpleNamespace(encoded_task=encoded_task, rng=np.random.default_rng(seed))
 
 
@@ -154,6 +158,7 @@ def test_strategies_are_registered_and_parsed_by_name():
     assert isinstance(count, CompletionCount) and count.beta == 0.3
     both = parse_strategies(["entropy:coef=0.02,target=1.0", {"name": "pass_at_k", "k": 2}])
     assert [type(s) for s in both.items] == [EntropyBonus, PassAtK] and both.items[0].target == 1.0
+    assert repr(parse_strategy("go_explore:fraction=0.5")).startswith("go_explore:fraction=0.5,select=score")
 
 
 @pytest.mark.parametrize(
@@ -171,6 +176,11 @@ def test_strategies_are_registered_and_parsed_by_name():
         (lambda: PrefixCount(beta=float("nan")), "prefix_count beta"),
         (lambda: PassAtK(k=0), "pass_at_k k"),
         (lambda: PassAtK(k=2.0), "pass_at_k k"),
+        (lambda: GoExplore(fraction=1.5), "go_explore fraction"),
+        (lambda: GoExplore(select="best"), "go_explore select"),
+        (lambda: GoExplore(max_cells=0), "go_explore max_cells"),
+        (lambda: LengthCurriculum(start=0), "curriculum start"),
+        (lambda: LengthCurriculum(threshold=1.5), "curriculum threshold"),
     ],
 )
 def test_bad_parameters_are_named(make, match):
@@ -184,6 +194,8 @@ ZERO = {
     CompletionCount: {"beta": 0.0},
     PrefixCount: {"beta": 0.0},
     PassAtK: {"k": 1},
+    GoExplore: {"fraction": 0.0},
+    LengthCurriculum: {"start": None},
 }
 
 
@@ -234,6 +246,7 @@ def test_the_defaults_do_change_something(cls):
     term = strategy.loss(loss_context(agent, rollout))
     changed = {
         "environment": strategy.environment(agent.train_env) is not agent.train_env,
+        "starts": strategy.starts(np.zeros(400, dtype=np.int64), 4) is not None,  # go_explore: 25 of 100 groups
         "rewards": not torch.equal(strategy.rewards(rollout, rollout.episode_return), rollout.episode_return),
         "loss": term is not None and float(term.detach()) != 0.0,
     }
@@ -464,6 +477,226 @@ def test_pass_at_k_needs_k_samples_per_prompt(agent):
     single = make_rollout(agent.encoded_task, [[agent.encoded_task.vocab.eos_id]] * 4, group_size=2)
     with pytest.raises(ValueError, match=r"k=4 .*the group size is 2"):
         strategy.rewards(single, single.episode_return)
+
+
+# -- go_explore -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def lock():
+    return encoded("token_gym/CombinationLock-v0", length=3, alphabet="abcd", num_prompts=2)
+
+
+def test_go_explore_archives_every_proper_prefix_with_visits_and_best(two_prompts):
+    task = two_prompts
+    a, b, c, eos = *ids(task, "abc"), task.vocab.eos_id
+    explore = GoExplore(fraction=1.0)
+    explore.bind(stub(task))
+    rollout = make_rollout(task, [[a, b, eos], [a, c, eos], [b, b, b, c]], prompts=[0, 0, 1], rewards=[0.5, 0.2, 0.7])
+    scalars = explore.update(rollout, {})
+    cells = {k: (v.visits, v.best) for k, v in explore.cells(0).items()}
+    assert cells == {(a,): (2, 0.5), (a, b): (1, 0.5), (a, c): (1, 0.2)}  # never the empty prefix, nor a whole episode
+    assert set(explore.cells(1)) == {(b,), (b, b), (b, b, b)}  # cut at the cap: the last token is dropped
+    assert scalars == {"go_explore_cells": 6.0, "go_explore_restarted": 0.0, "go_explore_best": 0.7}
+
+
+def test_go_explore_restarts_whole_groups_from_cells_of_their_prompt(two_prompts):
+    task = two_prompts
+    a, b, eos = *ids(task, "ab"), task.vocab.eos_id
+    explore = GoExplore(fraction=1.0)
+    explore.bind(stub(task))
+    explore.update(make_rollout(task, [[a, b, eos]], prompts=[0], rewards=[0.3]), {})
+    drawn = np.array([1, 1, 0, 0, 1, 1, 0, 0])  # groups of 2: prompt 1 has no cells, prompt 0 has (a), (a, b)
+    options = explore.starts(drawn, 2)
+    assert options["reset_mask"].tolist() == [False, False, True, True, False, False, True, True]
+    assert options["prompt_index"].tolist() == drawn.tolist()
+    assert options["prefix"][2] == options["prefix"][3] and options["prefix"][6] == options["prefix"][7]
+    assert {tuple(options["prefix"][r]) for r in (2, 6)} <= {(a,), (a, b)}
+    assert all(options["prefix"][r] == [] for r in (0, 1, 4, 5))
+    # the env accepts the options as they are
+    env = gym.make_vec("token_gym/SecretString-v0", num_envs=8, autoreset_mode="Disabled", length=3, num_prompts=2)
+    env.reset(seed=0, options={"group_size": 2})
+    obs, infos = env.reset(options=options)
+    for row in (2, 3, 6, 7):
+        prefix = options["prefix"][row]
+        assert obs[row, -len(prefix) :].tolist() == prefix and obs[row, -len(prefix) - 1] == task.vocab.sep_id
+    assert infos["prompt_index"][options["reset_mask"]].tolist() == [0, 0, 0, 0]
+
+
+def test_go_explore_fraction_is_rounded_stochastically(two_prompts):
+    task = two_prompts
+    a, eos = ids(task, "a")[0], task.vocab.eos_id
+    explore = GoExplore(fraction=0.5)
+    explore.bind(stub(task))
+    explore.update(make_rollout(task, [[a, a, eos], [a, a, eos]], prompts=[0, 1]), {})
+    four_groups = [explore.starts(np.zeros(8, dtype=np.int64), 2)["reset_mask"].sum() for _ in range(20)]
+    assert set(four_groups) == {4}  # 0.5 · 4 groups = 2 groups of 2 rows, every time
+    explore.fraction = 0.25  # 0.25 · 2 groups: one group half the time, none otherwise
+    picks = [explore.starts(np.zeros(2, dtype=np.int64), 1) for _ in range(400)]
+    assert 0.4 < np.mean([p is not None for p in picks]) < 0.6
+
+
+def test_go_explore_selection_weights(two_prompts):
+    task = two_prompts
+    a, b, c, d = ids(task, "abcd")
+    explore = GoExplore(fraction=1.0, select="score")
+    explore.bind(stub(task))
+    # cells (a) and (b) hold the highest best reward, 1.0, with 3 and 15 visits; (c) has 0.5 and one visit
+    completions = [[a, a]] * 3 + [[b, b]] * 15 + [[c, c]]
+    explore.update(make_rollout(task, [[*t, d] for t in completions], rewards=[1.0] * 18 + [0.5]), {})
+    assert {k: v.visits for k, v in explore.cells(0).items() if len(k) == 1} == {(a,): 3, (b,): 15, (c,): 1}
+    options = explore.starts(np.zeros(3000, dtype=np.int64), 1)
+    chosen = [tuple(p) for p in options["prefix"]]
+    assert set(chosen) <= {(a,), (a, a), (b,), (b, b)}  # best 1.0 only: (c) and (c, c) never
+    weights = {(a,): 4**-0.5, (a, a): 4**-0.5, (b,): 16**-0.5, (b, b): 16**-0.5}
+    total = sum(weights.values())
+    for prefix, weight in weights.items():
+        assert chosen.count(prefix) / 3000 == pytest.approx(weight / total, abs=0.03)
+    explore.select = "novel"  # every cell, ∝ 1/√(visits + 1)
+    chosen = [tuple(p) for p in explore.starts(np.zeros(3000, dtype=np.int64), 1)["prefix"]]
+    weights |= {(c,): 2**-0.5, (c, c): 2**-0.5}
+    total = sum(weights.values())
+    assert chosen.count((c,)) / 3000 == pytest.approx(weights[(c,)] / total, abs=0.03)
+
+
+def test_go_explore_counts_restarts_and_checks_the_rollout_started_there(two_prompts):
+    task = two_prompts
+    a, b, eos = *ids(task, "ab"), task.vocab.eos_id
+    explore = GoExplore(fraction=1.0)
+    explore.bind(stub(task))
+    explore.update(make_rollout(task, [[a, b, eos]], rewards=[0.0]), {})
+    options = explore.starts(np.zeros(2, dtype=np.int64), 2)
+    prefix = options["prefix"][0]
+    tail = [a, b, eos][len(prefix) :]
+    restarted = make_rollout(task, [tail, tail], prefixes=[prefix, prefix], rewards=[0.6, 0.0], group_size=2)
+    scalars = explore.update(restarted, {})
+    assert scalars["go_explore_restarted"] == 1.0
+    assert explore.cells(0)[(a,)].visits == 3 and explore.cells(0)[(a,)].best == 0.6
+    explore.starts(np.zeros(2, dtype=np.int64), 2)
+    ignored = make_rollout(task, [[a, b, eos], [a, b, eos]], group_size=2)  # a sampler that ignored the starts
+    with pytest.raises(RuntimeError, match="not where go_explore's starts"):
+        explore.update(ignored, {})
+
+
+def test_go_explore_archive_is_bounded(two_prompts):
+    task = two_prompts
+    a, b, c, eos = *ids(task, "abc"), task.vocab.eos_id
+    explore = GoExplore(max_cells=3)
+    explore.bind(stub(task))
+    rollout = make_rollout(task, [[a, b, eos], [a, c, eos], [b, c, eos], [b, b, eos]], rewards=[0.2, 0.9, 0.2, 0.2])
+    explore.update(rollout, {})
+    # by best reward: (a) and (a, c) hold 0.9; then among 0.2 the least visited: (a, b), (b, b), (b, c) once, (b) twice
+    kept = set(explore.cells(0))
+    assert len(kept) == 3 and {(a,), (a, c)} <= kept and (b,) not in kept
+
+
+def test_go_explore_cells_are_starts_the_env_accepts(lock):
+    letters = ids(lock, "abcd")
+    combination = lock.answers[0].tolist()
+    explore = GoExplore()
+    explore.bind(stub(lock))
+    wrong = [next(t for t in letters if t != right) for right in combination]
+    rollout = make_rollout(lock, [combination, [combination[0], wrong[1]]], rewards=[1.0, 0.0])
+    explore.update(rollout, {})  # the lock's episodes are on the combination up to their last token
+    assert set(explore.cells(0)) == {tuple(combination[:1]), tuple(combination[:2])}
+    off_the_combination = make_rollout(lock, [[wrong[0], *combination[1:]]])  # an episode no env would end so
+    with pytest.raises(ValueError, match=r"go_explore: a prefix of 1 tokens .* departs from the combination"):
+        explore.update(off_the_combination, {})
+
+
+class RestartingSampler(RolloutSampler):
+    """A sampler that resets where a strategy's ``starts`` says (what ReinforceAgent will do once wired):
+    the groups the env drew, then the rows ``starts`` chose, reset again with its options."""
+
+    def __init__(self, env, group_size: int, strategy: Strategy, seed: int = 0):
+        super().__init__(env, group_size, seed=seed)
+        self.strategy = strategy
+
+    def _reset(self, options):
+        obs, prompts = super()._reset(options)
+        chosen = self.strategy.starts(prompts, self.group_size)
+        if chosen is None:
+            return obs, prompts
+        obs, infos = self.env.reset(options=chosen)
+        return obs, np.where(chosen["reset_mask"], infos["prompt_index"], prompts)
+
+
+def test_go_explore_through_the_env_and_the_rollout():
+    agent = make_agent(length=3, n_envs=16, group_size=4)
+    # A batch mixing restarted rows (prefix of s tokens) and fresh ones is s columns wider than an
+    # observation: (B, T0 + s) + (B, C). Positions count from each row's first content token, so they stay
+    # below max_len, but the policy checks the tensor's width against max_len: give it room for that.
+    task = agent.encoded_task
+    config = dataclasses.replace(agent.policy.config, max_len=task.observation_width + task.max_completion_len)
+    agent.policy = make_policy(config, torch.from_numpy(task.action_mask.copy()))
+    explore = GoExplore(fraction=0.5, select="novel")
+    trainer = Trainer(agent, explore)
+    trainer.samplers[id(agent.train_env)] = RestartingSampler(agent.train_env, 4, explore)
+    restarted = []
+    for _ in range(6):
+        rollout, scalars = trainer.step()  # update() checks each row started where starts() said
+        restarted.append(scalars["go_explore_restarted"])
+    assert restarted[0] == 0.0 and restarted[1:] == [0.5] * 5  # 2 of 4 groups once the archive has cells
+    found = episodes(rollout, agent.encoded_task.vocab.sep_id, agent.encoded_task.vocab.pad_id)
+    assert (found.start_length > 0).sum() == 8 and (found.length <= agent.encoded_task.max_completion_len).all()
+    assert scalars["go_explore_cells"] > 0
+
+
+def test_go_explore_before_bind_is_an_error(two_prompts):
+    explore = GoExplore()
+    with pytest.raises(RuntimeError, match="bind"):
+        explore.update(make_rollout(two_prompts, [[two_prompts.vocab.eos_id]]), {})
+
+
+# -- curriculum -----------------------------------------------------------------------------------
+
+
+def test_curriculum_raises_the_length_when_a_batch_succeeds():
+    agent = make_agent(length=3)
+    curriculum = LengthCurriculum(start=1, threshold=0.5)
+    curriculum.bind(agent)
+    env = curriculum.environment(agent.train_env)
+    task = env.unwrapped.encoded_task
+    assert curriculum.length == 1 and env.num_envs == agent.n_envs and task.answers.shape[1] == 1
+    assert task.answers[:, 0].tolist() == agent.encoded_task.answers[:, 0].tolist()  # nested secrets
+    assert curriculum.environment(agent.train_env) is env  # built once
+    rollout = RolloutSampler(env, 4, seed=0).sample(agent.policy, agent.generator)  # the policy reads it
+    assert rollout.context.shape[1] + rollout.completion.shape[1] <= agent.encoded_task.observation_width
+
+    eos = task.vocab.eos_id
+    failing = make_rollout(task, [[eos]] * 4, success=[True, False, False, False])
+    assert curriculum.update(failing, {}) == {"curriculum_length": 1.0} and curriculum.length == 1
+    passing = make_rollout(task, [[eos]] * 4, success=[True, True, False, False])
+    assert curriculum.update(passing, {}) == {"curriculum_length": 1.0} and curriculum.length == 2
+    assert curriculum.environment(agent.train_env).unwrapped.encoded_task.answers.shape[1] == 2
+    curriculum.update(passing, {})
+    assert curriculum.length == 3 and curriculum.environment(agent.train_env) is agent.train_env
+    assert curriculum.update(passing, {}) == {"curriculum_length": 3.0} and curriculum.length == 3  # no further
+
+
+def test_curriculum_errors_name_the_problem(agent):
+    with pytest.raises(ValueError, match=r"curriculum start=4 is longer than the task's length=3"):
+        LengthCurriculum(start=4).bind(agent)
+    addition = SimpleNamespace(
+        encoded_task=encoded("token_gym/Addition-v0", digits=2), env_id="token_gym/Addition-v0", env_kwargs={}
+    )
+    with pytest.raises(ValueError, match=r"'length' kwarg; token_gym/Addition-v0 \(task 'addition'\) has none"):
+        LengthCurriculum().bind(addition)
+    with pytest.raises(RuntimeError, match="bind"):
+        LengthCurriculum().environment(agent.train_env)
+
+
+def test_curriculum_end_to_end_climbs_to_the_full_task_and_solves_it():
+    torch.manual_seed(0)
+    agent = make_agent(length=3, n_envs=32, group_size=4)
+    trainer = Trainer(agent, LengthCurriculum(start=1, threshold=0.5), learning_rate=3e-3)
+    lengths, success = [], []
+    for _ in range(150):
+        rollout, scalars = trainer.step()
+        lengths.append(scalars["curriculum_length"])
+        success.append(float(rollout.success.float().mean()))
+    assert lengths[0] == 1 and lengths[-1] == 3 and sorted(lengths) == lengths
+    assert np.mean(success[-10:]) > 0.5
 
 
 # -- learning sanity ------------------------------------------------------------------------------
