@@ -216,10 +216,9 @@ class LengthCurriculum(Strategy):
     observations the policy can read (narrower ones are: positions count from the first content
     token). SecretString and CombinationLock secrets are nested, the secret of length l being the
     first l tokens of the longer one, so what was learned at l is the start of length l + 1. But on
-    SecretString the shorter task also teaches where to stop (EOS after l tokens), which length l + 1
-    must unlearn: at SecretString length 3 (32 rows, groups of 4, RLOO, Adam) a learning rate of 3e-3
-    climbed from 1 to 3 and solved it in 5 seeds of 5 within 150 updates, while 1e-2 stuck on the early
-    EOS in 4 of 5. CombinationLock ends at the combination's length: no EOS to unlearn.
+    SecretString the shorter task also rewards stopping (EOS after l tokens), which fails at l + 1:
+    each raise starts from a policy sure of a wrong last step, and a high learning rate can collapse
+    there. CombinationLock ends at the combination's length by itself: it has no stop to unlearn.
     ``update`` logs ``curriculum_length``: the length the batch was sampled at.
 
     ``start=None`` starts at the full length (off). Changes the training task, not the sampling
