@@ -58,10 +58,9 @@ CORRECTIONS = ("truncated", "sequence", "none")
 
 @dataclass
 class LossTerms:
-    loss: Tensor  # what the optimizer minimises
+    loss: Tensor  # what the optimizer minimises: −Σ w · log π / B
     logits: Tensor  # (B, C, V) the logits it was computed from (with grad), for extra loss terms
-    entropy: Tensor  # mean entropy per emitted token (for logging)
-    kl: Tensor  # mean KL to the reference per emitted token (0 without a reference)
+    entropy: Tensor  # mean entropy of π per emitted token (for logging)
 
 
 def policy_loss(
@@ -70,14 +69,14 @@ def policy_loss(
     completion: Tensor,
     mask: Tensor,
     weights: Tensor,
-    ent_coef: float = 0.0,
-    reference: nn.Module | None = None,
-    kl_coef: float = 0.0,
     num_sequences: int | None = None,
     behaviour_log_probs: Tensor | None = None,
     correction: str = "truncated",
 ) -> LossTerms:
-    """loss = −Σ_t w_t log π(a_t|s_t) − ent_coef · Σ_t H_t + kl_coef · Σ_t KL_t, each divided by B.
+    """loss = −Σ_t w_t log π(a_t|s_t) / B: the one gradient, E[w · ∇ log π], that SL and REINFORCE ascend.
+
+    Further terms (an entropy bonus, a KL penalty to a reference) are exploration strategies
+    (:mod:`agents.exploration.objective`) that add to this loss from the returned ``logits``.
 
     B is ``num_sequences`` when given: the rows passed are then a subset of the batch (rows whose
     weights are all zero contribute nothing to the likelihood term and may be left out).
@@ -102,14 +101,7 @@ def policy_loss(
             weights = weights * log_ratio.sum(dim=1, keepdim=True).exp()  # (B, 1) broadcast over tokens
         else:
             raise ValueError(f"correction must be one of {list(CORRECTIONS)}, got {correction!r}")
-    likelihood = weighted_log_likelihood(log_probs, weights, mask, B)
-    entropy = token_entropy(logits) * mask  # (B, C)
-    loss = likelihood - ent_coef * entropy.sum() / B
-    kl = torch.zeros_like(entropy)
-    if reference is not None:
-        with torch.no_grad():
-            reference_logits = completion_logits(reference, context, completion)
-        kl = token_kl(logits, reference_logits) * mask  # (B, C)
-        loss = loss + kl_coef * kl.sum() / B
-    tokens = mask.sum().clamp(min=1)
-    return LossTerms(loss, logits, entropy.sum().detach() / tokens, kl.sum().detach() / tokens)
+    loss = weighted_log_likelihood(log_probs, weights, mask, B)
+    with torch.no_grad():
+        entropy = (token_entropy(logits) * mask).sum() / mask.sum().clamp(min=1)
+    return LossTerms(loss, logits, entropy)

@@ -234,10 +234,9 @@ class TransformerPolicy(nn.Module):
 
     def forward(self, tokens: Tensor) -> Tensor:
         """(B, T) left-padded token ids -> (B, T, V) next-token logits at every position."""
-        _B, T = tokens.shape
-        self._check_length(T)
         valid = content_mask(tokens, self.config.pad_id)  # (B, T)
-        x = self.token_embedding(tokens) + self.position_embedding(content_positions(valid))  # (B, T, C)
+        self._check_length(tokens)
+        x = self.token_embedding(tokens) + self.position_embedding(self._positions(valid))  # (B, T, C)
         mask = _attention_mask(valid)
         for block in self.blocks:
             x = block(x, mask)
@@ -247,7 +246,7 @@ class TransformerPolicy(nn.Module):
     def start(self, context: Tensor, max_new: int) -> tuple[Tensor, KVCache]:
         """Encode left-padded ``context`` (B, T0); logits (B, V) of the first new token and a cache."""
         B, T0 = context.shape
-        self._check_length(T0 + max_new - 1)
+        self._check_length(context)
         config, device = self.config, context.device
         T_max = T0 + max_new
         head_dim = config.n_embd // config.n_head
@@ -261,7 +260,7 @@ class TransformerPolicy(nn.Module):
         )
         valid = content_mask(context, config.pad_id)
         cache.valid[:, :T0] = valid
-        positions = content_positions(valid)
+        positions = self._positions(valid)
         x = self.token_embedding(context) + self.position_embedding(positions)  # (B, T0, C)
         mask = _attention_mask(valid)
         for block, keys, values in zip(self.blocks, cache.keys, cache.values, strict=True):
@@ -277,7 +276,8 @@ class TransformerPolicy(nn.Module):
         t = cache.length
         if t >= cache.keys[0].shape[2]:
             raise ValueError(f"the cache holds {t} positions and is full; start() with a larger max_new")
-        x = self.token_embedding(token[:, None]) + self.position_embedding(cache.next_position[:, None])  # (B, 1, C)
+        position = cache.next_position.clamp(max=self.config.max_len - 1)  # see _positions
+        x = self.token_embedding(token[:, None]) + self.position_embedding(position[:, None])  # (B, 1, C)
         mask = None if cache.all_valid else cache.valid[:, None, None, : t + 1]  # (B, 1, 1, t + 1)
         for block, keys, values in zip(self.blocks, cache.keys, cache.values, strict=True):
             x = block(x, mask, (keys, values, t))
@@ -285,9 +285,21 @@ class TransformerPolicy(nn.Module):
         cache.next_position = cache.next_position + 1
         return self._logits(x[:, -1]), cache
 
-    def _check_length(self, T: int) -> None:
-        if self.config.max_len < T:
-            raise ValueError(f"sequence of {T} tokens is longer than the policy's max_len={self.config.max_len}")
+    def _positions(self, valid: Tensor) -> Tensor:
+        """Content positions, clamped to the table. Only padding after an episode's end goes past it: rows
+        that started from a prefix share a batch with rows that did not, so the tensor is wider than any
+        row's content, and its last columns are the padding after the first rows ended (never scored)."""
+        return content_positions(valid).clamp(max=self.config.max_len - 1)
+
+    def _check_length(self, tokens: Tensor) -> None:
+        """Every row's content (first to last non-pad token) must fit the position table."""
+        content = tokens != self.config.pad_id  # (B, T)
+        T = tokens.shape[1]
+        first = content.long().argmax(dim=1)
+        last = T - 1 - content.flip(1).long().argmax(dim=1)
+        longest = int((last - first + 1).clamp(min=0).max()) if content.any() else 0
+        if longest > self.config.max_len:
+            raise ValueError(f"sequence of {longest} tokens is longer than the policy's max_len={self.config.max_len}")
 
 
 @dataclass

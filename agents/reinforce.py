@@ -20,7 +20,7 @@ from torch import nn
 from agents import checkpoint
 from agents.base import Agent, AgentConfig, _normalise
 from agents.baselines import BASELINES, GROUP_BASELINES, Baseline, returns
-from agents.exploration import LossContext, Strategy, parse_strategies
+from agents.exploration import EntropyBonus, KLPenalty, LossContext, Strategies, Strategy, parse_strategies
 from agents.objective import CORRECTIONS, policy_loss
 from agents.policy import Policy
 from agents.rollout import RolloutSampler
@@ -40,10 +40,10 @@ class ReinforceConfig(AgentConfig):
     gamma: float = 1.0
     """Discount of the returns G_t, in [0, 1] (1: every token of an episode gets its final reward)."""
     ent_coef: float = 0.0
-    """Weight of the entropy bonus (>= 0)."""
+    """Weight of the entropy bonus (>= 0): short for the strategy ``"entropy:coef=..."``."""
     kl_coef: float = 0.0
-    """Weight of the KL penalty to the reference policy (>= 0); with kl_coef > 0 and no ``reference``
-    given, the reference is a frozen copy of the initial policy."""
+    """Weight of the KL penalty to the reference policy (>= 0): short for the strategy ``"kl:coef=..."``;
+    with no ``reference`` given, the reference is a frozen copy of the initial policy."""
     strategies: list[str | dict[str, Any]] = field(default_factory=list)
     """Exploration strategies, by name with parameters (``"temperature:t=1.5"`` or a dict with a
     ``"name"``), applied in order (:mod:`agents.exploration`; ``token-gym list strategies``)."""
@@ -122,10 +122,10 @@ class ReinforceAgent(Agent):
         self._reference_given = reference is not None  # else the reference is this agent's starting policy
         if reference is not None:
             self.reference = self._frozen(reference.policy if isinstance(reference, Agent) else reference)
-        elif self.config.kl_coef > 0:
-            self.reference = self.frozen_copy()
-        self.strategies = parse_strategies(self.config.strategies if given is None else given)
-        self.strategies.bind(self)
+        sugar = [EntropyBonus(self.config.ent_coef)] if self.config.ent_coef > 0 else []
+        sugar += [KLPenalty(self.config.kl_coef)] if self.config.kl_coef > 0 else []
+        self.strategies = Strategies(sugar + parse_strategies(self.config.strategies if given is None else given).items)
+        self.strategies.bind(self)  # a KL penalty makes the reference here if none was given
 
     @property
     def correction(self) -> str:
@@ -161,10 +161,9 @@ class ReinforceAgent(Agent):
         advantages = self.baseline(G, rollout.mask, rollout.group_size)
         weights = strategies.weights(advantages.weights, rollout)  # (B, C) REINFORCE: w = G − b
         rows = torch.arange(len(G))
-        extra_terms = self.config.ent_coef > 0 or (self.reference is not None and self.config.kl_coef > 0)
-        if not (extra_terms or strategies.adds_loss):
+        if not strategies.adds_loss:
             rows = rows[weights.abs().sum(dim=1) > 0]  # zero-weight episodes add nothing: skip them
-        loss = kl = torch.zeros(())
+        loss = torch.zeros(())
         grad_norm = 0.0
         if len(rows):
             context, completion, mask = rollout.context[rows], rollout.completion[rows], rollout.mask[rows]
@@ -174,9 +173,6 @@ class ReinforceAgent(Agent):
                 completion,
                 mask,
                 weights[rows],
-                ent_coef=self.config.ent_coef,
-                reference=self.reference,
-                kl_coef=self.config.kl_coef,
                 num_sequences=len(G),
                 behaviour_log_probs=rollout.behaviour_log_probs[rows] if hook is not None else None,
                 correction=self.correction,
@@ -184,7 +180,7 @@ class ReinforceAgent(Agent):
             extra = strategies.loss(LossContext(terms.logits, context, completion, mask.float(), len(G)))
             total = terms.loss if extra is None else terms.loss + extra
             grad_norm = self._step(total, self.config.max_grad_norm)
-            loss, kl = total.detach(), terms.kl
+            loss = total.detach()
         tokens = rollout.mask.sum().clamp(min=1)
         scalars = {
             "timesteps": rollout.num_tokens,
@@ -192,7 +188,6 @@ class ReinforceAgent(Agent):
             "mean_reward": float(rollout.episode_return.mean()),
             "success_rate": float(rollout.success.float().mean()),
             "entropy": float(rollout.entropy.sum() / tokens),  # of the distribution sampled from
-            "kl": float(kl),
             "zero_advantage_fraction": advantages.zero_advantage_fraction,
             "trained_fraction": len(rows) / len(G),
             "mean_length": float(rollout.lengths.float().mean()),

@@ -14,7 +14,6 @@ import torch
 
 import token_gym  # noqa: F401
 from agents import ReinforceAgent
-from agents.baselines import Baseline, returns
 from agents.evaluate import pass_at_k
 from agents.exploration import (
     CompletionCount,
@@ -31,8 +30,7 @@ from agents.exploration import (
 )
 from agents.exploration.episodes import episodes
 from agents.exploration.passk import pass_at_k_rewards
-from agents.objective import completion_logits, token_log_probs, weighted_log_likelihood
-from agents.policy import make_policy
+from agents.objective import completion_logits
 from agents.rollout import Rollout, RolloutSampler
 
 NEW = [EntropyBonus, KLPenalty, CompletionCount, PrefixCount, PassAtK, GoExplore, LengthCurriculum]
@@ -116,33 +114,22 @@ def loss_context(agent: ReinforceAgent, rollout: Rollout, num_sequences: int | N
     return LossContext(logits, rollout.context, rollout.completion, rollout.mask.float(), num_sequences or len(logits))
 
 
-class Trainer:
-    """One update in the order agents/exploration/base.py gives (until ReinforceAgent._update calls the
-    strategies): environment, sample, rewards, baseline, weights, loss + strategy loss, step, update."""
+def train(agent: ReinforceAgent, updates: int) -> tuple[list[Rollout], list[dict[str, float]]]:
+    """``updates`` real updates of the agent (its strategies called by ``ReinforceAgent._update``), with the
+    rollouts it sampled and the scalars it logged."""
+    rollouts, logged = [], []
+    original = RolloutSampler.sample
 
-    def __init__(self, agent: ReinforceAgent, strategy: Strategy, learning_rate: float = 1e-2):
-        self.agent, self.strategy = agent, strategy
-        self.samplers: dict[int, RolloutSampler] = {}
-        self.baseline = Baseline("rloo")
-        self.optimizer = torch.optim.Adam(agent.policy.parameters(), lr=learning_rate)
-        strategy.bind(agent)
+    def recording(sampler, *args, **kwargs):
+        rollouts.append(original(sampler, *args, **kwargs))
+        return rollouts[-1]
 
-    def step(self) -> tuple[Rollout, dict[str, float]]:
-        agent, strategy = self.agent, self.strategy
-        env = strategy.environment(agent.train_env)
-        if id(env) not in self.samplers:
-            self.samplers[id(env)] = RolloutSampler(env, agent.sampler.group_size, seed=0)
-        rollout = self.samplers[id(env)].sample(agent.policy, agent.generator)
-        shaped = dataclasses.replace(rollout, episode_return=strategy.rewards(rollout, rollout.episode_return))
-        advantages = self.baseline(returns(shaped.rewards, rollout.mask), rollout.mask, rollout.group_size)
-        weights = strategy.weights(advantages.weights, rollout)
-        batch = loss_context(agent, rollout)
-        loss = weighted_log_likelihood(token_log_probs(batch.logits, rollout.completion), weights, batch.mask)
-        extra = strategy.loss(batch)
-        self.optimizer.zero_grad()
-        (loss if extra is None else loss + extra).backward()
-        self.optimizer.step()
-        return rollout, strategy.update(rollout, {})
+    RolloutSampler.sample = recording
+    try:
+        agent.learn(10**9, callback=lambda a, scalars: logged.append(scalars) or len(logged) < updates)
+    finally:
+        RolloutSampler.sample = original
+    return rollouts, logged
 
 
 # -- every strategy -------------------------------------------------------------------------------
@@ -216,7 +203,7 @@ def test_at_zero_every_hook_is_the_identity(cls):
         rewards=[0.25, 1.0, 0.0, 0.5],
         group_size=4,
     )
-    prompts = np.zeros(agent.n_envs, dtype=np.int64)
+    prompts = np.zeros(agent.config.n_envs, dtype=np.int64)
     logits = torch.randn(4, task.vocab.size)
     weights = torch.randn(4, task.max_completion_len)
     for _ in range(2):  # the second time with whatever state the first update left
@@ -316,7 +303,7 @@ def test_kl_freezes_a_copy_of_the_policy_when_the_agent_has_no_reference():
     kl = KLPenalty(coef=0.1)
     kl.bind(agent)
     reference = kl.reference
-    assert reference is not agent.policy and agent.reference is None
+    assert reference is not agent.policy and agent.reference is reference  # the agent's now: checkpoints hold it
     assert all(not p.requires_grad for p in reference.parameters())
     with torch.no_grad():
         agent.policy.token_embedding.weight.add_(1.0)
@@ -604,42 +591,18 @@ def test_go_explore_cells_are_starts_the_env_accepts(lock):
         explore.update(off_the_combination, {})
 
 
-class RestartingSampler(RolloutSampler):
-    """A sampler that resets where a strategy's ``starts`` says (what ReinforceAgent will do once wired):
-    the groups the env drew, then the rows ``starts`` chose, reset again with its options."""
-
-    def __init__(self, env, group_size: int, strategy: Strategy, seed: int = 0):
-        super().__init__(env, group_size, seed=seed)
-        self.strategy = strategy
-
-    def _reset(self, options):
-        obs, prompts = super()._reset(options)
-        chosen = self.strategy.starts(prompts, self.group_size)
-        if chosen is None:
-            return obs, prompts
-        obs, infos = self.env.reset(options=chosen)
-        return obs, np.where(chosen["reset_mask"], infos["prompt_index"], prompts)
-
-
-def test_go_explore_through_the_env_and_the_rollout():
-    agent = make_agent(length=3, n_envs=16, group_size=4)
-    # A batch mixing restarted rows (prefix of s tokens) and fresh ones is s columns wider than an
-    # observation: (B, T0 + s) + (B, C). Positions count from each row's first content token, so they stay
-    # below max_len, but the policy checks the tensor's width against max_len: give it room for that.
-    task = agent.encoded_task
-    config = dataclasses.replace(agent.policy.config, max_len=task.observation_width + task.max_completion_len)
-    agent.policy = make_policy(config, torch.from_numpy(task.action_mask.copy()))
+def test_go_explore_through_the_agent_the_env_and_the_rollout():
+    """The agent restarts the chosen groups from archived prefixes (a batch mixing restarted and fresh rows
+    is wider than an observation: the policy reads it by content positions)."""
     explore = GoExplore(fraction=0.5, select="novel")
-    trainer = Trainer(agent, explore)
-    trainer.samplers[id(agent.train_env)] = RestartingSampler(agent.train_env, 4, explore)
-    restarted = []
-    for _ in range(6):
-        rollout, scalars = trainer.step()  # update() checks each row started where starts() said
-        restarted.append(scalars["go_explore_restarted"])
+    agent = make_agent(length=3, n_envs=16, group_size=4, strategies=[explore], learning_rate=1e-2)
+    rollouts, logged = train(agent, 6)  # update() checks each row started where starts() said
+    restarted = [scalars["go_explore_restarted"] for scalars in logged]
     assert restarted[0] == 0.0 and restarted[1:] == [0.5] * 5  # 2 of 4 groups once the archive has cells
-    found = episodes(rollout, agent.encoded_task.vocab.sep_id, agent.encoded_task.vocab.pad_id)
+    found = episodes(rollouts[-1], agent.encoded_task.vocab.sep_id, agent.encoded_task.vocab.pad_id)
     assert (found.start_length > 0).sum() == 8 and (found.length <= agent.encoded_task.max_completion_len).all()
-    assert scalars["go_explore_cells"] > 0
+    assert logged[-1]["go_explore_cells"] > 0
+    assert rollouts[-1].context.shape[1] > agent.encoded_task.prompts.shape[1] + 1  # prefixes in the context
 
 
 def test_go_explore_before_bind_is_an_error(two_prompts):
@@ -657,7 +620,7 @@ def test_curriculum_raises_the_length_when_a_batch_succeeds():
     curriculum.bind(agent)
     env = curriculum.environment(agent.train_env)
     task = env.unwrapped.encoded_task
-    assert curriculum.length == 1 and env.num_envs == agent.n_envs and task.answers.shape[1] == 1
+    assert curriculum.length == 1 and env.num_envs == agent.config.n_envs and task.answers.shape[1] == 1
     assert task.answers[:, 0].tolist() == agent.encoded_task.answers[:, 0].tolist()  # nested secrets
     assert curriculum.environment(agent.train_env) is env  # built once
     rollout = RolloutSampler(env, 4, seed=0).sample(agent.policy, agent.generator)  # the policy reads it
@@ -687,14 +650,13 @@ def test_curriculum_errors_name_the_problem(agent):
 
 
 def test_curriculum_end_to_end_climbs_to_the_full_task():
-    torch.manual_seed(0)
-    agent = make_agent(length=3, n_envs=32, group_size=4)
-    trainer = Trainer(agent, LengthCurriculum(start=1, threshold=0.5), learning_rate=3e-3)
-    lengths = []
-    for _ in range(150):  # agent seeds 0 to 4 all reach length 3 in 150 updates (3 of 5 solve it too)
-        rollout, scalars = trainer.step()
-        lengths.append(scalars["curriculum_length"])
-        assert rollout.completion.shape[1] == lengths[-1] + 1  # SecretString's cap: the length + 1 (EOS)
+    agent = make_agent(
+        length=3, n_envs=32, group_size=4, strategies=[LengthCurriculum(start=1, threshold=0.5)], learning_rate=3e-3
+    )
+    rollouts, logged = train(agent, 150)
+    lengths = [scalars["curriculum_length"] for scalars in logged]
+    for rollout, length in zip(rollouts, lengths, strict=True):
+        assert rollout.completion.shape[1] == length + 1  # SecretString's cap: the length + 1 (EOS)
     assert lengths[0] == 1 and lengths[-1] == 3 and sorted(lengths) == lengths
 
 
@@ -712,35 +674,28 @@ def test_curriculum_end_to_end_climbs_to_the_full_task():
     ],
 )
 def test_strategies_run_in_the_update_order_and_log(spec, keys):
-    agent = make_agent(n_envs=16, group_size=4)
-    trainer = Trainer(agent, parse_strategies(spec))
-    for _ in range(3):
-        _, scalars = trainer.step()
-    assert set(scalars) == keys and all(math.isfinite(v) for v in scalars.values())
+    agent = make_agent(n_envs=16, group_size=4, strategies=[spec], learning_rate=1e-2)
+    _, logged = train(agent, 3)
+    assert keys <= set(logged[-1]) and all(math.isfinite(logged[-1][k]) for k in keys)
 
 
 def test_entropy_bonus_keeps_the_policy_spread_out():
     def final_entropy(coef: float) -> float:
-        torch.manual_seed(0)
-        agent = make_agent(length=2, n_envs=32, group_size=4)
-        trainer = Trainer(agent, EntropyBonus(coef=coef))
-        for _ in range(40):
-            _, scalars = trainer.step()
-        return scalars["policy_entropy"]
+        agent = make_agent(length=2, n_envs=32, group_size=4, strategies=[EntropyBonus(coef=coef)], learning_rate=1e-2)
+        rollouts, _ = train(agent, 40)
+        return float(rollouts[-1].entropy.sum() / rollouts[-1].mask.sum())
 
     assert final_entropy(0.5) > final_entropy(0.0) + 0.2
 
 
 def test_count_bonus_spreads_the_completions():
     def distinct(strategy: Strategy) -> float:
-        torch.manual_seed(0)
-        agent = make_agent(length=3, n_envs=32, group_size=4)
-        trainer = Trainer(agent, strategy)
+        agent = make_agent(length=3, n_envs=32, group_size=4, strategies=[strategy], learning_rate=1e-2)
+        rollouts, _ = train(agent, 40)
         seen = []
-        for _ in range(40):
-            rollout, _ = trainer.step()
+        for rollout in rollouts[-10:]:
             found = episodes(rollout, agent.encoded_task.vocab.sep_id, agent.encoded_task.vocab.pad_id)
             seen.append(len({found.key(r) for r in range(len(found.length))}))
-        return float(np.mean(seen[-10:]))
+        return float(np.mean(seen))
 
     assert distinct(CompletionCount(beta=1.0)) > distinct(CompletionCount.at_zero()) + 3

@@ -97,17 +97,19 @@ def test_entropy_and_kl_terms():
     assert (token_kl(logits, torch.randn(2, 3, 5)) > 0).all()
 
 
-def test_entropy_bonus_and_kl_penalty_enter_the_loss(encoded_task):
-    policy, reference = make(encoded_task, seed=0), make(encoded_task, seed=1)
+def test_the_loss_is_the_weighted_log_likelihood_and_hands_back_its_logits(encoded_task):
+    """Entropy and KL terms are strategies now (tests/test_exploration.py); the loss is −Σ w log π / B."""
+    policy = make(encoded_task, seed=0)
     demos = oracle_demonstrations(encoded_task)
-    args = (demos.context[:8], demos.completion[:8], demos.mask[:8], torch.ones(8, demos.mask.shape[1]))
-    plain = policy_loss(policy, *args)
-    bonus = policy_loss(policy, *args, ent_coef=0.5)
-    penalty = policy_loss(policy, *args, reference=reference, kl_coef=2.0)
-    tokens = demos.mask[:8].sum()
-    torch.testing.assert_close(bonus.loss, plain.loss - 0.5 * plain.entropy * tokens / 8)
-    torch.testing.assert_close(penalty.loss, plain.loss + 2.0 * penalty.kl * tokens / 8)
-    assert penalty.kl > 0 and plain.kl == 0
+    context, completion, mask = demos.context[:8], demos.completion[:8], demos.mask[:8]
+    weights = torch.rand(8, mask.shape[1])
+    terms = policy_loss(policy, context, completion, mask, weights, num_sequences=10)
+    logits = completion_logits(policy, context, completion)
+    expected = -(weights * token_log_probs(logits, completion) * mask).sum() / 10
+    torch.testing.assert_close(terms.loss, expected)
+    torch.testing.assert_close(terms.logits, logits)
+    assert terms.logits.requires_grad
+    torch.testing.assert_close(terms.entropy, (token_entropy(logits) * mask).sum() / mask.sum())
 
 
 # -- baselines: the w of REINFORCE ---------------------------------------------------------

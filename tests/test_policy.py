@@ -97,7 +97,8 @@ def test_sequences_longer_than_max_len_are_refused():
     with pytest.raises(ValueError, match="max_len=6"):
         policy(torch.ones(1, 7, dtype=torch.long))
     with pytest.raises(ValueError, match="max_len=6"):
-        policy.start(torch.ones(1, 4, dtype=torch.long), max_new=4)
+        policy.start(torch.ones(1, 7, dtype=torch.long), max_new=1)
+    policy(torch.tensor([[3, 4, 5, 6, 7, 8, 0, 0, 0]]))  # padding after the content: an episode that ended
 
 
 def test_unknown_policy_kind_is_refused():

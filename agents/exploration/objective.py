@@ -75,6 +75,10 @@ class EntropyBonus(Strategy):
     def current_coef(self) -> float:
         return self._coef
 
+    @property
+    def adds_loss(self) -> bool:
+        return self._coef > 0 or self.target is not None
+
     def loss(self, batch: LossContext) -> Tensor | None:
         mask = batch.mask.float()
         with torch.set_grad_enabled(self._coef != 0 and torch.is_grad_enabled()):
@@ -102,7 +106,8 @@ class KLPenalty(Strategy):
     """KL penalty: loss term coef · Σ_t KL(π(·|s_t) ‖ π_ref(·|s_t)) / B, exact over the vocabulary.
 
     Holds π near a reference: the agent's ``reference`` (for example the SL policy RL started from),
-    or, if it has none, a frozen copy of the policy taken at :meth:`bind` (the start of training).
+    or, if it has none, a frozen copy of the policy taken at :meth:`bind` (the start of training),
+    which becomes the agent's reference (so a checkpoint holds it).
     The reference's logits are computed under no_grad on the same batch. ``update`` logs
     ``kl_coef`` and ``kl_to_reference`` (mean KL per token of the batch).
 
@@ -114,7 +119,7 @@ class KLPenalty(Strategy):
 
     def __init__(self, coef: float = 0.05):
         self.coef = non_negative("kl coef", coef)
-        self._reference: nn.Module | None = None
+        self._agent: ReinforceAgent | None = None
         self._measured: float | None = None
 
     @classmethod
@@ -122,22 +127,30 @@ class KLPenalty(Strategy):
         return cls(coef=0.0)
 
     @property
+    def adds_loss(self) -> bool:
+        return self.coef > 0
+
+    @property
     def reference(self) -> nn.Module | None:
-        return self._reference
+        """The agent's reference, read at every batch (loading a checkpoint replaces it)."""
+        return None if self._agent is None else self._agent.reference
 
     def bind(self, agent: ReinforceAgent) -> None:
         if self.coef == 0:
             return  # nothing to hold near: no copy of the policy is made
-        self._reference = agent.reference if agent.reference is not None else agent.frozen_copy()
+        self._agent = agent
+        if agent.reference is None:
+            agent.reference = agent.frozen_copy()
 
     def loss(self, batch: LossContext) -> Tensor | None:
         if self.coef == 0:
             return None
-        if self._reference is None:
+        reference = self.reference
+        if reference is None:
             raise RuntimeError("the kl strategy has no reference policy: call bind(agent) before training")
         mask = batch.mask.float()
         with torch.no_grad():
-            reference_logits = completion_logits(self._reference, batch.context, batch.completion)  # (B, C, V)
+            reference_logits = completion_logits(reference, batch.context, batch.completion)  # (B, C, V)
         kl = token_kl(batch.logits, reference_logits) * mask  # (B, C)
         self._measured = float(kl.detach().sum() / mask.sum().clamp(min=1))
         return self.coef * kl.sum() / batch.num_sequences
