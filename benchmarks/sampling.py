@@ -17,11 +17,11 @@ import argparse
 import statistics
 import time
 
-import gymnasium as gym
 import numpy as np
 import torch
 
 import token_gym  # noqa: F401
+from agents.envs import make_vec
 from agents.policy import Policy, PolicyConfig, make_policy
 from agents.rollout import RolloutSampler, sample_tokens
 
@@ -52,7 +52,7 @@ def generate_without_cache(
 
 
 def setup(length: int, num_envs: int):
-    env = gym.make_vec("token_gym/Reverse-v0", num_envs=num_envs, length=length)
+    env = make_vec("token_gym/Reverse-v0", {"length": length}, num_envs)  # as agents build it (Disabled autoreset)
     encoded_task = env.unwrapped.encoded_task
     torch.manual_seed(0)
     config = PolicyConfig(
