@@ -7,11 +7,13 @@
 
     env = gym.make("token_gym/Reverse-v0", length=5)
     envs = gym.make_vec("token_gym/Reverse-v0", num_envs=1024)  # natively batched
+
+    token_gym.register_variant("my/Reverse3-v0", "token_gym/Reverse-v0", length=3)  # for id-only clients
 """
 
 from token_gym.encoded import EncodedTask
 from token_gym.env import TokenEnv
-from token_gym.registration import ENV_IDS, list_envs, register_envs
+from token_gym.registration import ENV_IDS, list_envs, register_envs, register_variant
 from token_gym.tasks import TASKS, Task
 from token_gym.tokenizer import Vocabulary
 from token_gym.vector_env import TokenVectorEnv
@@ -28,4 +30,5 @@ __all__ = [
     "Vocabulary",
     "list_envs",
     "register_envs",
+    "register_variant",
 ]
