@@ -17,6 +17,7 @@ from token_gym.registration import ENV_IDS, list_envs, register_envs, register_v
 from token_gym.tasks import TASKS, Task
 from token_gym.tokenizer import Vocabulary
 from token_gym.vector_env import TokenVectorEnv
+from token_gym.wrappers import OneHotObservation, OneHotVectorObservation
 
 register_envs()
 
@@ -24,6 +25,8 @@ __all__ = [
     "ENV_IDS",
     "TASKS",
     "EncodedTask",
+    "OneHotObservation",
+    "OneHotVectorObservation",
     "Task",
     "TokenEnv",
     "TokenVectorEnv",
