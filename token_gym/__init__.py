@@ -9,6 +9,7 @@
     envs = gym.make_vec("token_gym/Reverse-v0", num_envs=1024)  # natively batched
 
     token_gym.register_variant("my/Reverse3-v0", "token_gym/Reverse-v0", length=3)  # for id-only clients
+    env = token_gym.OneHotObservation(gym.make("my/Reverse3-v0"))  # for generic MLPs
 """
 
 from token_gym.encoded import EncodedTask
