@@ -230,3 +230,23 @@ def test_importance_corrected_gradient_treats_the_ratio_as_a_constant():
         expected -= weights[0, t].item() * ratio[t] * (np.eye(3)[token] - p)
     torch.testing.assert_close(policy.theta.grad, torch.tensor(expected, dtype=torch.float32))
     torch.testing.assert_close(loss, torch.tensor(-(2.0 * 1.0 * log_pi[0] - 1.0 * ratio[1] * log_pi[1])).float())
+
+
+def test_masked_tokens_count_nowhere_in_the_loss_or_its_reports():
+    """Hand-computed: only the first token of the second row is masked in; θ as in the test above."""
+    theta = [0.0, 1.0, -1.0]
+    policy, reference = ContextFreePolicy(theta), ContextFreePolicy([1.0, 0.0, 0.0])
+    context, completion = torch.tensor([[1], [1]]), torch.tensor([[1, 2], [0, 1]])
+    mask = torch.tensor([[False, False], [True, False]])
+    weights = torch.tensor([[5.0, 5.0], [2.0, 7.0]])
+    p, q = (np.exp(t) / np.exp(t).sum() for t in (np.array(theta), np.array([1.0, 0.0, 0.0])))
+    terms = policy_loss(policy, context, completion, mask, weights, reference=reference)
+    torch.testing.assert_close(terms.loss, torch.tensor(-2.0 * math.log(p[0]) / 2))  # no KL without kl_coef
+    torch.testing.assert_close(terms.entropy, torch.tensor(-(p * np.log(p)).sum()).float())  # one token
+    torch.testing.assert_close(terms.kl, torch.tensor((p * np.log(p / q)).sum()).float())
+    torch.testing.assert_close(
+        weighted_log_likelihood(
+            torch.log(torch.tensor([[0.5, 0.25]])), torch.tensor([[1.0, 3.0]]), torch.tensor([[1.0, 0.0]])
+        ),
+        torch.tensor(math.log(2.0)),
+    )

@@ -18,9 +18,9 @@ IDS = {"a": A, "b": B, "c": C, "_": PAD, "|": SEP}
 REVERSE = {"length": 3, "alphabet": "abc", "reward": "partial", "max_completion_len": 6}
 
 
-def tokens(text: str, eos: bool = True) -> list[int]:
-    """ "c_a" -> [c, pad, a, EOS]; "_" is pad and "|" the separator."""
-    return [IDS[ch] for ch in text] + ([EOS] if eos else [])
+def tokens(text: str, eos: bool = True, ids: dict[str, int] = IDS) -> list[int]:
+    """'c_a' -> [c, pad, a, EOS]; "_" is pad and "|" the separator."""
+    return [ids[ch] for ch in text] + ([EOS] if eos else [])
 
 
 def single_outcome(env: gym.Env, prompt: int, actions: list[int], prefix=()) -> tuple[float, bool]:
@@ -48,8 +48,10 @@ def vector_outcomes(env, prompt: int, completions: list[list[int]], prefix=()) -
 
 def both(single: gym.Env, vector, prompt: int, cases: dict, prefix=()) -> None:
     """Each case's (reward, success) is the hand-computed one in the single env and in the vector env."""
-    cap = single.unwrapped.encoded_task.max_completion_len
-    plays = [tokens(text, eos=len(prefix) + len(text) < cap) for text in cases]  # EOS unless the cap ends it
+    encoded_task = single.unwrapped.encoded_task
+    cap, vocab = encoded_task.max_completion_len, encoded_task.vocab
+    ids = {**{vocab.token_text[i]: i for i in range(vocab.size) if vocab.token_text[i]}, "_": PAD, "|": SEP}
+    plays = [tokens(text, len(prefix) + len(text) < cap, ids) for text in cases]  # EOS unless the cap ends it
     got_vector = vector_outcomes(vector, prompt, plays, prefix)
     for (text, expected), actions, from_vector in zip(cases.items(), plays, got_vector, strict=True):
         from_single = single_outcome(single, prompt, actions, prefix)
@@ -84,6 +86,7 @@ PARTIAL = {
     "c_a": (2 / 3, False),  # pad inside a completion is a token like any other, never a hit
     "c|ba": (1 / 4, False),  # so is the separator, and it shifts what follows
     "cba_": (3 / 4, False),  # pad after the answer: a token past the answer's end, not a hit
+    "cba|": (3 / 4, False),  # nor is the separator there
     "___": (0.0, False),
 }
 
@@ -137,7 +140,7 @@ def test_pad_past_a_short_answer_never_counts_even_where_the_answer_table_holds_
     monkeypatch.setitem(TASKS, "ragged", TaskFamily(ragged))
     single, vector = TokenEnv(task="ragged"), TokenVectorEnv(num_envs=5, task="ragged")
     assert single.encoded_task.vocab.pad_id == PAD and single.encoded_task.answers[0].tolist() == [A, PAD, PAD]
-    cases = {"a": (1.0, True), "a_": (1 / 2, False), "a__": (1 / 3, False), "_": (0.0, False), "aa": (1 / 2, False)}
+    cases = {"a": (1.0, True), "a_": (1 / 2, False), "a__": (1 / 3, False), "_": (0.0, False), "a|": (1 / 2, False)}
     both(single, vector, 0, cases)
     cases = {"ba": (1.0, True), "b_": (1 / 2, False), "ba__": (2 / 4, False), "bab": (2 / 3, False), "": (0.0, False)}
     both(single, vector, 1, cases)
@@ -146,3 +149,14 @@ def test_pad_past_a_short_answer_never_counts_even_where_the_answer_table_holds_
     completions = np.array([[A, PAD, PAD, 0, 0], [A, A, 0, 0, 0], [PAD, 0, 0, 0, 0]])
     rewards, success = encoded.verify(np.zeros(3, dtype=np.int64), completions, np.array([3, 2, 1]))
     assert rewards.tolist() == pytest.approx([1 / 3, 1 / 2, 0.0]) and not success.any()
+    rewards, success = encoded.verify(np.array([2]), np.array([[A, B, C, 0, 0]]), np.array([3]))  # one row
+    assert rewards.tolist() == [1.0] and success.tolist() == [True]
+
+
+def test_distractor_pays_the_empty_completion_only():
+    kwargs = {"length": 2, "alphabet": "abc", "reward": "distractor", "distractor_reward": 0.1}
+    single = gym.make("token_gym/SecretString-v0", **kwargs)
+    secret = single.unwrapped.encoded_task.task.answers[0]
+    wrong = "".join("a" if ch != "a" else "b" for ch in secret)
+    cases = {secret: (1.0, True), "": (0.1, False), wrong: (0.0, False), secret[0]: (0.0, False), "_": (0.0, False)}
+    both(single, gym.make_vec("token_gym/SecretString-v0", num_envs=len(cases), **kwargs), 0, cases)
