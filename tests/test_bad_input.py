@@ -64,7 +64,7 @@ def test_unknown_kwarg_is_named_with_the_valid_ones():
         ({"length": -2}, "length must be a positive integer"),
         ({"alphabet": ""}, "alphabet must be a non-empty string"),
         ({"split": "validation"}, "split must be 'train' or 'test'"),
-        ({"render_mode": "rgb_array"}, "render_mode"),
+        ({"render_mode": "rgb"}, "render_mode"),
         ({"tokenizer": 42}, "tokenizer must be"),
         ({"max_completion_len": 2}, "max_completion_len=2 is shorter than the longest answer"),
         ({"test_fraction": 0.0, "split": "test"}, "no prompts"),

@@ -323,3 +323,52 @@ def test_envs_expose_prompts_demonstrations_and_vocabulary(make):
     assert "".join(env.vocab.token_text[t] for t in tokens) == prompt[::-1]
     with pytest.raises(ValueError, match="index must be"):
         env.prompt(1000)
+
+
+def test_observation_layout_by_hand_with_prompts_of_different_lengths():
+    """[pad ..., prompt, sep, completion]: content right-aligned, prompts left-padded (vocabulary
+    <pad>=0 <sep>=1 <eos>=2 a=3 b=4; width = longest prompt 2 + 1 + cap 2)."""
+    env = gym.make(
+        "token_gym/Text-v0",
+        prompts=["ab", "b"],
+        reward_fn="token_gym.tasks.rewards:repeats_prompt",
+        max_completion_len=2,
+    )
+    assert env.reset(options={"prompt_index": 0})[0].tolist() == [0, 0, 3, 4, 1]
+    assert env.reset(options={"prompt_index": 1})[0].tolist() == [0, 0, 0, 4, 1]
+    assert env.step(3)[0].tolist() == [0, 0, 4, 1, 3]
+    assert env.unwrapped.decode() == ("b", "a")
+    obs, *_ = env.reset(options={"prompt_index": 1, "prefix": np.array([4])})  # a numpy prefix too
+    assert obs.tolist() == [0, 0, 4, 1, 4]
+
+
+def test_special_tokens_named_and_placed_as_a_tokenizer_has_them():
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+
+    tokenizer = Tokenizer(models.WordLevel({"[E]": 0, "[P]": 1, "[S]": 2, "a": 3, "b": 4}, unk_token=None))
+    tokenizer.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
+    tokenizer.decoder = decoders.Fuse()
+    tokenizer.add_special_tokens(["[E]", "[P]", "[S]"])
+    env = gym.make(
+        "token_gym/Copy-v0",
+        length=2,
+        alphabet="ab",
+        tokenizer=tokenizer,
+        pad_token="[P]",
+        sep_token="[S]",
+        eos_token="[E]",
+    )
+    vocab = env.unwrapped.vocab
+    assert (vocab.pad_id, vocab.sep_id, vocab.eos_id) == (1, 2, 0)
+    obs, info = env.reset(seed=0)
+    assert obs[:3].tolist() == [1, 1, 1] and obs[-1] == 2
+    demo = env.unwrapped.demonstration_tokens(info["prompt_index"])
+    assert demo[-1] == 0 and play(env, demo, options={"prompt_index": info["prompt_index"]})[0][-1] == 1.0
+
+
+def test_the_action_mask_leaves_out_prompt_only_characters_and_is_read_only():
+    encoded_task = make("token_gym/Addition-v0").unwrapped.encoded_task
+    vocab = encoded_task.vocab
+    allowed = {vocab.token_text[i] for i in np.flatnonzero(encoded_task.action_mask) if i != vocab.eos_id}
+    assert "+" in vocab.token_text and allowed == set("0123456789")
+    assert not encoded_task.action_mask.flags.writeable

@@ -194,3 +194,59 @@ def test_importance_correction_truncates_pi_over_behaviour(encoded_task):
     torch.testing.assert_close(likelier, plain * math.exp(-1.0))  # β > π: weights × π/β
     rarer = policy_loss(policy, context, completion, mask, weights, behaviour_log_probs=log_pi - 1.0).loss
     torch.testing.assert_close(rarer, plain)  # β < π: truncated at 1
+
+
+class ContextFreePolicy(torch.nn.Module):
+    """π(· | any prefix) = softmax(θ): a policy whose gradient can be written down by hand."""
+
+    def __init__(self, logits):
+        super().__init__()
+        self.theta = torch.nn.Parameter(torch.tensor(logits))
+
+    def forward(self, tokens):  # (B, T) -> (B, T, V)
+        return self.theta.expand(*tokens.shape, -1)
+
+
+def test_importance_corrected_gradient_treats_the_ratio_as_a_constant():
+    """∂loss/∂θ = −(1/B) Σ_t w_t · min(1, π_t/β_t) · (e_{a_t} − softmax(θ)), the ratio not differentiated.
+
+    One sequence of two tokens: the first sampled where β < π (ratio e^0.5, truncated to 1), the
+    second where β > π (ratio e^−0.7); a gradient through the ratio would add w·∂ratio/∂θ·log π.
+    """
+    theta = [0.0, 1.0, -1.0]
+    policy = ContextFreePolicy(theta)
+    context, completion = torch.tensor([[1]]), torch.tensor([[1, 0]])
+    mask, weights = torch.ones(1, 2, dtype=torch.bool), torch.tensor([[2.0, -1.0]])
+    p = np.exp(theta) / np.exp(theta).sum()  # softmax(θ), by hand
+    log_pi = np.log(p[[1, 0]])
+    behaviour = torch.tensor([[log_pi[0] - 0.5, log_pi[1] + 0.7]], dtype=torch.float32)
+
+    loss = policy_loss(policy, context, completion, mask, weights, behaviour_log_probs=behaviour).loss
+    loss.backward()
+
+    ratio = [1.0, math.exp(-0.7)]
+    expected = np.zeros(3)
+    for t, token in enumerate([1, 0]):
+        expected -= weights[0, t].item() * ratio[t] * (np.eye(3)[token] - p)
+    torch.testing.assert_close(policy.theta.grad, torch.tensor(expected, dtype=torch.float32))
+    torch.testing.assert_close(loss, torch.tensor(-(2.0 * 1.0 * log_pi[0] - 1.0 * ratio[1] * log_pi[1])).float())
+
+
+def test_masked_tokens_count_nowhere_in_the_loss_or_its_reports():
+    """Hand-computed: only the first token of the second row is masked in; θ as in the test above."""
+    theta = [0.0, 1.0, -1.0]
+    policy, reference = ContextFreePolicy(theta), ContextFreePolicy([1.0, 0.0, 0.0])
+    context, completion = torch.tensor([[1], [1]]), torch.tensor([[1, 2], [0, 1]])
+    mask = torch.tensor([[False, False], [True, False]])
+    weights = torch.tensor([[5.0, 5.0], [2.0, 7.0]])
+    p, q = (np.exp(t) / np.exp(t).sum() for t in (np.array(theta), np.array([1.0, 0.0, 0.0])))
+    terms = policy_loss(policy, context, completion, mask, weights, reference=reference)
+    torch.testing.assert_close(terms.loss, torch.tensor(-2.0 * math.log(p[0]) / 2))  # no KL without kl_coef
+    torch.testing.assert_close(terms.entropy, torch.tensor(-(p * np.log(p)).sum()).float())  # one token
+    torch.testing.assert_close(terms.kl, torch.tensor((p * np.log(p / q)).sum()).float())
+    torch.testing.assert_close(
+        weighted_log_likelihood(
+            torch.log(torch.tensor([[0.5, 0.25]])), torch.tensor([[1.0, 3.0]]), torch.tensor([[1.0, 0.0]])
+        ),
+        torch.tensor(math.log(2.0)),
+    )

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from token_gym.tasks import TASKS
+from token_gym.tasks import TASKS, algorithmic
 from token_gym.tasks.algorithmic import addition, copy, parity, reverse, sort
 from token_gym.tasks.probes import combination_lock, secret_string
 
@@ -28,25 +28,44 @@ def test_small_spaces_use_every_prompt():
     assert sorted(task.prompts) == ["aa", "ab", "ba", "bb"]
 
 
-def test_answers():
-    assert reverse(length=4).answers[0] == reverse(length=4).prompts[0][::-1]
-    assert copy().answers[5] == copy().prompts[5]
-    task = sort(length=6)
-    assert all(a == "".join(sorted(p)) for p, a in zip(task.prompts, task.answers, strict=True))
-    task = parity(length=5)
-    assert all(a == str(p.count("1") % 2) for p, a in zip(task.prompts, task.answers, strict=True))
+def given_prompts(monkeypatch, strings: list[str]) -> None:
+    """Make the algorithmic tasks draw exactly ``strings`` (Addition: the digits of both operands)."""
+    monkeypatch.setattr(algorithmic, "random_strings", lambda rng, alphabet, length, count: list(strings))
 
 
-@pytest.mark.parametrize(("order", "expected"), [("reversed", "9530"), ("natural", "0359")])
-def test_addition_answer_order(order, expected):
-    task = addition(digits=3, answer_order=order, num_prompts=5000)
-    for prompt, answer in zip(task.prompts, task.answers, strict=True):
-        a, b = prompt.split("+")
-        total = f"{int(a) + int(b):04d}"
-        assert answer == (total[::-1] if order == "reversed" else total)
-    assert len(task.prompts[0]) == 7
-    total = f"{42 + 317:04d}"  # the documented example, 042+317
-    assert (total[::-1] if order == "reversed" else total) == expected
+@pytest.mark.parametrize(
+    ("make", "examples"),
+    [
+        (reverse, {"abcd": "dcba", "aabb": "bbaa", "hgfe": "efgh", "abba": "abba"}),
+        (copy, {"abca": "abca", "hhha": "hhha"}),
+        (sort, {"cabd": "abcd", "dcba": "abcd", "baba": "aabb", "hagb": "abgh"}),
+        (parity, {"0110": "0", "0111": "1", "0000": "0", "1111": "0", "1000": "1"}),
+    ],
+)
+def test_string_task_oracles_on_hand_written_examples(monkeypatch, make, examples):
+    given_prompts(monkeypatch, list(examples))
+    task = make(length=4, num_prompts=len(examples))
+    assert dict(zip(task.prompts, task.answers, strict=True)) == examples
+    assert [task.demonstration(i) for i in range(len(examples))] == list(examples.values())
+
+
+@pytest.mark.parametrize(
+    ("order", "examples"),
+    [
+        ("reversed", {"042+317": "9530", "999+999": "8991", "000+000": "0000", "500+500": "0001", "001+009": "0100"}),
+        ("natural", {"042+317": "0359", "999+999": "1998", "000+000": "0000", "500+500": "1000", "001+009": "0010"}),
+    ],
+)
+def test_addition_oracle_on_hand_written_examples(monkeypatch, order, examples):
+    given_prompts(monkeypatch, [prompt.replace("+", "") for prompt in examples])
+    task = addition(digits=3, answer_order=order, num_prompts=len(examples))
+    assert dict(zip(task.prompts, task.answers, strict=True)) == examples
+
+
+def test_drawn_prompts_have_the_documented_shape():
+    task = addition(digits=3, num_prompts=50)
+    assert all(len(p) == 7 and p[3] == "+" and len(a) == 4 for p, a in zip(task.prompts, task.answers, strict=True))
+    assert all(len(p) == 6 and set(p) <= set("abcdefgh") for p in reverse(length=6, num_prompts=50).prompts)
 
 
 def test_probes_use_all_prompts_in_both_splits():

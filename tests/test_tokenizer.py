@@ -88,3 +88,30 @@ def test_batched_decode_for_multi_character_tokens():
     vocab = Vocabulary.of(bpe_tokenizer(["abcabc", "abab"] * 5, 30, "abc"))
     ids = np.array([vocab.encode("abcab", "x") + [vocab.eos_id] * 3])[:, :4]
     assert vocab.decode_rows(ids, np.array([len(vocab.encode("abcab", "x"))]))[0] == "abcab"
+
+
+def test_character_id_order_is_pinned():
+    """The id order is part of the checkpoint format: a saved policy's embedding rows are these ids."""
+    vocab = Vocabulary.of(char_tokenizer("cab+ 0a"))
+    assert vocab.tokenizer.get_vocab(with_added_tokens=True) == {
+        "<pad>": 0, "<sep>": 1, "<eos>": 2, " ": 3, "+": 4, "0": 5, "a": 6, "b": 7, "c": 8,
+    }  # fmt: skip
+    assert vocab.token_text == ("", "", "", " ", "+", "0", "a", "b", "c")
+    assert vocab.encode("ab c", "prompt 0") == [6, 7, 3, 8]
+
+
+@pytest.mark.parametrize(
+    ("env_id", "kwargs", "tokens"),
+    [
+        ("token_gym/Reverse-v0", {}, ["<pad>", "<sep>", "<eos>", *"abcdefgh"]),
+        ("token_gym/Addition-v0", {}, ["<pad>", "<sep>", "<eos>", "+", *"0123456789"]),
+        ("token_gym/Parity-v0", {}, ["<pad>", "<sep>", "<eos>", "0", "1"]),
+    ],
+)
+def test_the_envs_character_vocabularies_are_pinned(env_id, kwargs, tokens):
+    import gymnasium as gym
+
+    import token_gym  # noqa: F401
+
+    tokenizer = gym.make(env_id, **kwargs).unwrapped.vocab.tokenizer
+    assert [tokenizer.id_to_token(i) for i in range(tokenizer.get_vocab_size())] == tokens

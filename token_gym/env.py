@@ -11,7 +11,11 @@ from gymnasium.error import ResetNeeded
 
 from token_gym import draws
 from token_gym.encoded import EncodedTask
+from token_gym.render import TextFrame, repr_length_bound
 from token_gym.tokenizer import Vocabulary
+
+# rgb_array text colours: an episode in progress, then one that ended in success or not
+INK, SUCCESS_INK, FAILURE_INK = (235, 235, 235), (120, 220, 120), (240, 150, 90)
 
 
 class RenderModeError(ValueError, TypeError):
@@ -104,8 +108,10 @@ class TokenEnv(TaskView, gym.Env):
     prompts ``reset`` draws from. ``tokenizer``: "char" (default), "bpe"
     (with ``bpe_vocab_size``), a tokenizer.json path or a
     ``tokenizers.Tokenizer``; ``pad_token``/``sep_token``/``eos_token`` name
-    its special tokens. ``render_mode``: "ansi" or "human". Every other
-    keyword is the task's (see ``token_gym.list_envs()``).
+    its special tokens. ``render_mode``: "ansi" (the text), "human" (printed)
+    or "rgb_array" (the text drawn into an (H, W, 3) uint8 frame of one size
+    per env, green once solved, orange once failed: for video recorders).
+    Every other keyword is the task's (see ``token_gym.list_envs()``).
 
     ## Reset options
     ``{"prompt_index": i}`` starts from prompt ``i`` of the whole set;
@@ -116,7 +122,7 @@ class TokenEnv(TaskView, gym.Env):
     ``completion`` (text) and ``is_success``.
     """
 
-    metadata = {"render_modes": ["ansi", "human"], "render_fps": 4}
+    metadata = {"render_modes": ["ansi", "human", "rgb_array"], "render_fps": 4}
 
     def __init__(self, task: str = "reverse", split: str = "train", render_mode: str | None = None, **kwargs: Any):
         where = f"token_gym task {task!r}"
@@ -138,6 +144,8 @@ class TokenEnv(TaskView, gym.Env):
         self._episode = -1
         self._over = True
         self._started = False
+        self._success = False
+        self._frame = TextFrame(self._longest_render_text()) if render_mode == "rgb_array" else None
 
     # -- the MDP ------------------------------------------------------------
 
@@ -163,7 +171,7 @@ class TokenEnv(TaskView, gym.Env):
         self._length = self._hits = 0
         for token in prefix:
             self._append(token)
-        self._over, self._started = False, True
+        self._over, self._started, self._success = False, True, False
         if self.render_mode == "human":
             self.render()
         return self._observation(), self._info()
@@ -187,7 +195,7 @@ class TokenEnv(TaskView, gym.Env):
             rewards, success = self.encoded_task.finish(prompt, np.array([self._hits]), self._completion, length)
             reward = float(rewards[0])
             info["completion"] = self.encoded_task.vocab.decode(self._completion[0, : length[0]])
-            info["is_success"] = bool(success[0])
+            info["is_success"] = self._success = bool(success[0])
         if self.render_mode == "human":
             self.render()
         return self._observation(), reward, terminated, False, info
@@ -211,16 +219,31 @@ class TokenEnv(TaskView, gym.Env):
     def completion_text(self) -> str:
         return self.decode()[1] if self._started else ""
 
-    def render(self) -> str | None:
+    def render(self) -> str | np.ndarray | None:
         if self.render_mode is None:
-            gym.logger.warn('render() needs render_mode="ansi" or "human" at gym.make')
+            gym.logger.warn('render() needs render_mode="ansi", "human" or "rgb_array" at gym.make')
             return None
-        prompt, completion = self.decode() if self._started else ("", "")
-        text = f"prompt {self._prompt}: {prompt!r} -> {completion!r}{' [done]' if self._over and self._started else ''}"
+        if not self._started:
+            text = ""
+        else:
+            prompt, completion = self.decode()
+            text = f"prompt {self._prompt}: {prompt!r} -> {completion!r}{' [done]' if self._over else ''}"
         if self.render_mode == "human":
             print(text)
             return None
+        if self.render_mode == "rgb_array":
+            ink = INK if not (self._started and self._over) else SUCCESS_INK if self._success else FAILURE_INK
+            return self._frame.draw(text, ink)
         return text
+
+    def _longest_render_text(self) -> int:
+        """An upper bound on the length of ``render()``'s text, so every rgb_array frame has one size."""
+        task, vocab = self.encoded_task.task, self.encoded_task.vocab
+        index = len(str(len(task.prompts) - 1))
+        prompt = max(repr_length_bound(p) for p in task.prompts)
+        token = max(repr_length_bound(piece) for piece in vocab.token_text)
+        completion = self.encoded_task.max_completion_len * token
+        return len("prompt : '' -> '' [done]") + index + prompt + completion
 
     # -- internals ----------------------------------------------------------
 
