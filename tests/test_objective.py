@@ -3,6 +3,7 @@
 import math
 
 import gymnasium as gym
+import numpy as np
 import pytest
 import torch
 
@@ -240,10 +241,11 @@ def test_masked_tokens_count_nowhere_in_the_loss_or_its_reports():
     mask = torch.tensor([[False, False], [True, False]])
     weights = torch.tensor([[5.0, 5.0], [2.0, 7.0]])
     p, q = (np.exp(t) / np.exp(t).sum() for t in (np.array(theta), np.array([1.0, 0.0, 0.0])))
-    terms = policy_loss(policy, context, completion, mask, weights, reference=reference)
-    torch.testing.assert_close(terms.loss, torch.tensor(-2.0 * math.log(p[0]) / 2))  # no KL without kl_coef
+    terms = policy_loss(policy, context, completion, mask, weights)
+    torch.testing.assert_close(terms.loss, torch.tensor(-2.0 * math.log(p[0]) / 2))  # KL is a strategy's, not here
     torch.testing.assert_close(terms.entropy, torch.tensor(-(p * np.log(p)).sum()).float())  # one token
-    torch.testing.assert_close(terms.kl, torch.tensor((p * np.log(p / q)).sum()).float())
+    kl = token_kl(terms.logits, completion_logits(reference, context, completion)) * mask  # what kl adds
+    torch.testing.assert_close(kl.sum() / mask.sum(), torch.tensor((p * np.log(p / q)).sum()).float())
     torch.testing.assert_close(
         weighted_log_likelihood(
             torch.log(torch.tensor([[0.5, 0.25]])), torch.tensor([[1.0, 3.0]]), torch.tensor([[1.0, 0.0]])
