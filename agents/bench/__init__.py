@@ -17,7 +17,6 @@ The ``token-gym`` command (:mod:`agents.cli`) drives it: ``token-gym bench --pre
 
 from agents.bench.config import BenchConfig, ConfigError, load_config, parse_config
 from agents.bench.presets import load_preset, preset_names
-from agents.bench.random_search import random_search
 from agents.bench.report import build_report
 from agents.bench.results import JsonLines, results_file
 from agents.bench.run import RunSpec, execute
@@ -35,7 +34,6 @@ __all__ = [
     "load_preset",
     "parse_config",
     "preset_names",
-    "random_search",
     "results_file",
     "run_sweep",
 ]

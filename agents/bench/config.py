@@ -357,7 +357,8 @@ class _Parser:
                 try:
                     build_env(env_id, point_kwargs)
                 except (ValueError, TypeError) as error:
-                    raise self.fail(path, f"{env_id} with {point_kwargs}: {error}") from None
+                    at = (*path, "grid", difficulty["name"]) if difficulty else (*path, "kwargs" if kwargs else "id")
+                    raise self.fail(at, f"{env_id} with {point_kwargs}: {error}") from None
                 point_label = setting_label(env_id, point_kwargs)
                 if label:
                     point_label = (

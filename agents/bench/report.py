@@ -339,7 +339,7 @@ def plot_scaling(fams: list[Family], path: Path, colors: dict[str, Any]) -> list
                 if np.isfinite(median):
                     line_x.append(x)
                     line_y.append(median)
-            ax.plot(line_x, line_y, color=colors[method], lw=1.4, label=method.split(" · ", 1)[1])
+            ax.plot(line_x, line_y, color=colors[method], lw=1.4, marker="o", ms=0, label=method.split(" · ", 1)[1])
         rs_x, rs_y = [], []
         for s in fam.points:
             rs = random_search(s.env_id, s.env_kwargs)
@@ -357,10 +357,9 @@ def plot_scaling(fams: list[Family], path: Path, colors: dict[str, Any]) -> list
                     }
                 )
         if rs_x:
-            ax.plot(rs_x, rs_y, color="black", ls="--", lw=1.2, label="random search E[steps]")
-        budgets = sorted({s.budget for s in fam.points})
-        for b in budgets:
-            ax.axhline(b, color="gray", ls=":", lw=0.9)
+            ax.plot(rs_x, rs_y, color="black", ls="--", lw=1.2, marker="x", ms=4, label="random search E[steps]")
+        for i, b in enumerate(sorted({s.budget for s in fam.points})):
+            ax.axhline(b, color="gray", ls=":", lw=0.9, label="budget" if i == 0 else None)
         ax.set_yscale("log")
         if not numeric:
             ax.set_xticks(list(position.values()), [str(x) for x in xs])

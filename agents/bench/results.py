@@ -81,7 +81,11 @@ class JsonLines:
                 if not isinstance(record, dict) or (self.key is not None and not isinstance(record.get(self.key), str)):
                     raise ValueError(f"not a record with a {self.key!r}")
             except ValueError as error:
-                why = "partial last line (a write cut short)" if last else f"not a JSON record ({error})"
+                why = (
+                    "partial last line (a write cut short)"
+                    if last
+                    else f"not a whole JSON record (a write cut short? {error})"
+                )
                 contents.problems.append(f"{self.path}:{number}: {why}; skipped")
                 continue
             if self.key is not None:

@@ -88,7 +88,7 @@ def run_sweep(
         log(f"{config.name}: {summary.total} runs, {summary.before} already in {results.path}, {len(pending)} to run")
         bar = _bar(summary.total, summary.before, progress)
         try:
-            if ray_address is None:
+            if ray_address is None or not pending:
                 outcomes = _local(pending, bar)
             else:
                 outcomes = _ray(pending, ray_address, ray_cpus, log)
