@@ -196,7 +196,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from agents.bench.config import load_config
     from agents.bench.presets import load_preset
-    from agents.bench.report import build_report
+    from agents.bench.report import build_report, up_to_date
     from agents.bench.sweep import run_sweep
 
     if (args.config is None) == (args.preset is None):
@@ -204,16 +204,22 @@ def cmd_bench(args: argparse.Namespace) -> int:
     config = load_preset(args.preset) if args.preset else load_config(args.config)
     out = Path(args.out) if args.out else Path("bench-results") / config.name
     summary = run_sweep(config, out, ray_address=args.ray, ray_cpus=args.ray_cpus, progress=not args.no_progress)
-    print(
-        f"{summary.ran} runs finished now, {summary.before} before, {len(summary.failed)} failed, of "
-        f"{summary.total}; {summary.wall:.1f} s (overhead {summary.overhead_fraction:.1%}); results: "
-        f"{out / 'results.jsonl'}"
-    )
+    if summary.ran or summary.failed:
+        print(
+            f"{summary.ran} runs finished now, {summary.before} before, {len(summary.failed)} failed, of "
+            f"{summary.total}; {summary.wall:.1f} s (harness overhead {summary.overhead_fraction:.1%}); results: "
+            f"{out / 'results.jsonl'}"
+        )
+    else:
+        print(f"nothing to run: all {summary.total} runs are in {out / 'results.jsonl'}")
     for failure in summary.failed:
         print(f"  failed: {failure}", file=sys.stderr)
     if not args.no_report and (summary.ran or summary.before):
-        report = build_report(out)
-        print(f"report: {report.markdown}")
+        current = up_to_date(out)
+        if current is not None:
+            print(f"report: {current} (up to date: nothing new to add)")
+        else:
+            print(f"report: {build_report(out).markdown}")
     return 1 if summary.failed else 0
 
 

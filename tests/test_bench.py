@@ -192,11 +192,11 @@ def test_a_tiny_grid_writes_one_whole_record_per_run(tiny_sweep):
 
 def test_a_rerun_skips_finished_runs_and_writes_nothing_new(tiny_sweep):
     config, _, out = tiny_sweep
-    before = (out / "results.jsonl").read_bytes()
+    before = {name: (out / name).read_bytes() for name in ("results.jsonl", "sweeps.jsonl")}
     start = time.perf_counter()
     summary = run_sweep(config, out, progress=False, log=lambda _: None)
     assert summary.ran == 0 and summary.before == len(config.grid().runs)
-    assert (out / "results.jsonl").read_bytes() == before
+    assert {name: (out / name).read_bytes() for name in before} == before
     assert time.perf_counter() - start < 10
 
 

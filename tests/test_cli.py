@@ -135,7 +135,9 @@ def test_bench_then_report_without_rerunning(capsys, tmp_path):
     assert code == 0 and (out / "report" / "report.md").exists() and (out / "report" / "scaling.png").exists()
     assert "plot:   " in stdout and (out / "results.jsonl").read_bytes() == before
     code, stdout, _ = run(capsys, "bench", str(config), "--out", str(out), "--no-progress", "--no-report")
-    assert code == 0 and "0 runs finished now, 2 before" in stdout
+    assert code == 0 and f"nothing to run: all 2 runs are in {out / 'results.jsonl'}" in stdout
+    code, stdout, _ = run(capsys, "bench", str(config), "--out", str(out), "--no-progress")
+    assert code == 0 and "(up to date: nothing new to add)" in stdout
 
 
 def test_the_installed_token_gym_script(tmp_path):

@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections import defaultdict
@@ -587,9 +588,29 @@ class Report:
     problems: list[str]
 
 
+def sources_digest(results_dir: str | Path) -> str:
+    """A hash of what a report is built from (the results and sweeps files)."""
+    digest = hashlib.sha256()
+    for file in (results_file(results_dir).path, sweeps_file(results_dir).path):
+        digest.update(file.read_bytes() if file.exists() else b"-")
+    return digest.hexdigest()
+
+
+def up_to_date(results_dir: str | Path, out: str | Path | None = None) -> Path | None:
+    """The report's Markdown if it was built from the files as they are now (nothing to rebuild), else None."""
+    folder = Path(out) if out is not None else Path(results_dir) / REPORT_DIR
+    try:
+        built = json.loads((folder / "report.json").read_text(encoding="utf-8")).get("sources")
+    except (OSError, ValueError):
+        return None
+    markdown = folder / "report.md"
+    return markdown if built == sources_digest(results_dir) and markdown.exists() else None
+
+
 def build_report(results_dir: str | Path, out: str | Path | None = None, seed: int = 0) -> Report:
     """Tables and plots from ``results_dir/results.jsonl``; written to ``out`` (default ``results_dir/report``)."""
     results_dir = Path(results_dir)
+    sources = sources_digest(results_dir)
     contents = results_file(results_dir).read()
     if not contents.records:
         where = results_dir / "results.jsonl"
@@ -637,6 +658,7 @@ def build_report(results_dir: str | Path, out: str | Path | None = None, seed: i
                 "harness": harness,
                 "random_search": scaling[1] if scaling else [],
                 "problems": contents.problems,
+                "sources": sources,
             },
             indent=1,
         ),

@@ -69,9 +69,6 @@ def run_sweep(
     start = time.perf_counter()
     out = Path(out)
     summary = SweepSummary(out)
-    import torch._dynamo  # noqa: F401  (torch's one-time import on a first optimizer, ~2 s: not any run's cost)
-
-    summary.warmup = time.perf_counter() - start
     with DirectoryLock(out):
         _save_config(config, out)
         results = results_file(out)
@@ -86,6 +83,11 @@ def run_sweep(
         pending = [spec for spec in grid.runs if spec.key() not in finished]
         summary.total, summary.before = len(grid.runs), len(grid.runs) - len(pending)
         log(f"{config.name}: {summary.total} runs, {summary.before} already in {results.path}, {len(pending)} to run")
+        if pending and ray_address is None:
+            warm = time.perf_counter()
+            import torch._dynamo  # noqa: F401  (torch's one-time import at a first optimizer, ~2 s: no run's cost)
+
+            summary.warmup = time.perf_counter() - warm
         bar = _bar(summary.total, summary.before, progress)
         try:
             if ray_address is None or not pending:
@@ -109,7 +111,7 @@ def run_sweep(
             if bar is not None:
                 bar.close()
             summary.wall = time.perf_counter() - start
-            if summary.ran or summary.failed or not pending:
+            if summary.ran or summary.failed:  # a sweep with nothing to do leaves no trace
                 sweeps_file(out).append(_sweep_line(config, summary, ray_address))
     return summary
 
