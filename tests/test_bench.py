@@ -246,14 +246,45 @@ kwargs = { length = 2, alphabet = "ab" }
     assert records["dqn"]["training"]["entropy"] == [None] * len(records["dqn"]["curve"]["steps"])
 
 
-@pytest.mark.skipif(not supports_strategies(), reason="this checkout's ReinforceAgent takes no strategies= yet")
-def test_a_run_with_a_strategy_records_it(tmp_path):
-    text = TINY.replace('["none"]', '["temperature:t=2.0"]').replace("seeds = 2", "seeds = [0]")
+@pytest.fixture
+def strategies_taken(monkeypatch):
+    """ReinforceAgent(strategies=[...]) as main's has it; emulated here until this checkout's agent takes them
+    (parse_strategies, then the composed logits hook: enough for sampling strategies)."""
+    if supports_strategies():
+        return
+    import agents.reinforce
+    from agents.bench import learners
+    from agents.exploration import parse_strategies
+
+    class WithStrategies(agents.reinforce.ReinforceAgent):
+        algorithm = "reinforce_with_strategies (test)"
+
+        def __init__(self, env, *args, strategies=None, **kwargs):
+            hooks = parse_strategies(strategies)
+            super().__init__(env, *args, logits_hook=hooks.logits if hooks.changes_sampling else None, **kwargs)
+
+    monkeypatch.setattr(agents.reinforce, "ReinforceAgent", WithStrategies)
+    monkeypatch.setattr(learners, "supports_strategies", lambda: True)
+
+
+def test_a_run_with_a_strategy_passes_its_canonical_spec_and_records_it(tmp_path, strategies_taken):
+    text = TINY.replace('["none"]', '["none", "temperature:t=2.0"]').replace("seeds = 2", "seeds = [0]")
     config = load_config(write(tmp_path, text))
+    grid = config.grid()
+    assert not any("no strategies= yet" in note for note in grid.skipped)
+    assert any("sl × temperature:t=2.0" in note for note in grid.skipped)
     summary = run_sweep(config, tmp_path / "out", progress=False, log=lambda _: None)
+    assert summary.ran == 6 and not summary.failed  # 2 lengths × (reinforce none, reinforce temperature, sl none)
     records = results_file(tmp_path / "out").read().records
-    assert summary.ran == len(records) == 2 and not summary.failed  # the SL runs are skipped
-    assert all(r["config"]["strategies"] == [{"name": "temperature", "t": 2.0}] for r in records)
+    hot = [r for r in records if r["config"]["strategy"] == "temperature:t=2.0"]
+    assert len(hot) == 2 and all(r["config"]["strategies"] == [{"name": "temperature", "t": 2.0}] for r in hot)
+    assert all(r["config"]["agent_type"] == "reinforce" and r["importance_correction"] == "truncated" for r in hot)
+    # the sampled distribution was hotter than π: the training entropy (of what was sampled) is higher
+    cold = {r["config"]["env_kwargs"]["length"]: r for r in records if r["config"]["strategy"] == "none"}
+    for r in hot:
+        same = cold[r["config"]["env_kwargs"]["length"]]
+        if same["config"]["agent_type"] == "reinforce":
+            assert r["training"]["entropy"][0] > same["training"]["entropy"][0]
 
 
 KILL_CONFIG = f"""

@@ -61,9 +61,12 @@ def parameters(agent_type: str) -> dict[str, Any]:
         from agents.base import Agent
 
         found: dict[str, Any] = {}
-        for fn in (cls.__init__, Agent.__init__):
-            for name, p in inspect.signature(fn).parameters.items():
-                if name not in _HARNESS_SET | _OURS_NOT_CONFIGURABLE and p.kind is not p.VAR_KEYWORD:
+        for klass in cls.__mro__:  # a subclass's own arguments, then what it passes on to its bases
+            if not (isinstance(klass, type) and issubclass(klass, Agent) and "__init__" in vars(klass)):
+                continue
+            for name, p in inspect.signature(klass.__init__).parameters.items():
+                variadic = p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+                if name not in _HARNESS_SET | _OURS_NOT_CONFIGURABLE and not variadic:
                     found.setdefault(name, p.default)
         return found
     found = {
