@@ -21,8 +21,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-USER_ERRORS: tuple[type[BaseException], ...] = ()  # filled in main (the bench module imports torch)
-
 
 class UsageError(Exception):
     """A command line that cannot be carried out; printed without a traceback."""
@@ -299,8 +297,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except Exception as error:
         from agents.bench.config import ConfigError
+        from agents.bench.results import DirectoryLocked
 
-        if isinstance(error, ConfigError | RuntimeError) and not isinstance(error, NotImplementedError):
+        if isinstance(error, ConfigError | DirectoryLocked):
             print(f"token-gym: error: {error}", file=sys.stderr)
             return 2
         raise

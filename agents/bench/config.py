@@ -31,6 +31,7 @@ agents and strategies list the valid names.
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -198,8 +199,6 @@ def strategy_setting(item: Any) -> StrategySetting:
     for strategy in strategies:
         spec = {"name": strategy.name, **strategy.params()}
         try:
-            import json
-
             json.dumps(spec)
         except TypeError:
             raise ValueError(f"strategy {strategy.name!r}: its parameters are not plain values: {spec!r}") from None
@@ -207,12 +206,12 @@ def strategy_setting(item: Any) -> StrategySetting:
     return StrategySetting(" + ".join(repr(s) for s in strategies), specs)
 
 
-def all_strategies() -> list[Any]:
+def all_strategies() -> list[str]:
     """Every registered strategy at its defaults (what ``strategies = ["all"]`` expands to)."""
     import agents.exploration  # noqa: F401
     from agents.exploration.base import Strategy
 
-    return [name for name in sorted(Strategy.registry)]
+    return sorted(Strategy.registry)
 
 
 class _KeyProblem(ValueError):

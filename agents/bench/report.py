@@ -267,8 +267,8 @@ def plot_curves(settings: list[Setting], folder: Path, colors: dict[str, Any]) -
             ax.axhline(s.threshold, color="gray", lw=0.8, ls=":")
             ax.set_title(s.label, fontsize=8)
             ax.set_ylim(-0.03, 1.03)
-            unit = "demonstrated tokens" if all(" sl · " in f" {m}" for m in s.runs) else "env steps"
-            ax.set_xlabel(unit, fontsize=8)
+            units = sorted({r["timestep_unit"] for runs in s.runs.values() for r in runs})
+            ax.set_xlabel(" / ".join(units), fontsize=8)
             ax.set_ylabel("greedy test success", fontsize=8)
             ax.tick_params(labelsize=7)
             ax.legend(fontsize=6, loc="lower right")

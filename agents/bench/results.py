@@ -105,6 +105,10 @@ def sweeps_file(directory: str | Path) -> JsonLines:
     return JsonLines(Path(directory) / SWEEPS_NAME, key=None)
 
 
+class DirectoryLocked(RuntimeError):
+    """Another sweep holds the results directory."""
+
+
 class DirectoryLock:
     """``with DirectoryLock(dir):`` — one sweep per results directory at a time."""
 
@@ -119,7 +123,7 @@ class DirectoryLock:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise RuntimeError(
+            raise DirectoryLocked(
                 f"another sweep is writing to {self.path.parent}; wait for it or choose another --out"
             ) from None
         self._fd = fd
