@@ -25,7 +25,7 @@ $(RLLIB_STAMP): pyproject.toml
 	$(RLLIB_VENV)/bin/pip install --quiet -e ".[rllib]" "pytest>=8"
 	touch $(RLLIB_STAMP)
 
-# The tour and the two learners (~20 s), then the benchmark harness's quick preset (~2 min; a rerun
+# The tour and the two learners (~20 s), then the benchmark harness's quick preset (~1 min; a rerun
 # skips finished runs) and where its report is.
 demo: $(STAMP)
 	$(BIN)/python -m examples.demo
