@@ -8,7 +8,8 @@ and loses only the runs that were in flight. Runs go seed-major (all of seed 0 f
 Local sweeps run one run at a time in this process (one torch thread). ``ray_address`` runs them
 as Ray tasks, one CPU and one torch thread each: ``"local"`` starts a Ray on this machine
 (``ray_cpus`` CPUs, default all), anything else is the address of a running cluster (where
-token-gym must be installed at the same version). Only the driver writes the results file.
+token-gym must be installed at the same version). Only the driver writes the results file. (A driver
+killed with SIGKILL leaves a local Ray's dashboard and runtime-env agents running: ``ray stop``.)
 
 Each sweep also appends one line to ``<out>/sweeps.jsonl``: wall time, the training and
 evaluation time of its runs, the rest (the harness's overhead), and how many runs it ran.
