@@ -25,8 +25,11 @@ $(RLLIB_STAMP): pyproject.toml
 	$(RLLIB_VENV)/bin/pip install --quiet -e ".[rllib]" "pytest>=8"
 	touch $(RLLIB_STAMP)
 
+# The tour and the two learners (~20 s), then the benchmark harness's quick preset (~1 min; a rerun
+# skips finished runs) and where its report is.
 demo: $(STAMP)
 	$(BIN)/python -m examples.demo
+	$(BIN)/token-gym bench --preset quick --out bench-results/quick
 
 test: $(STAMP)
 	$(BIN)/ruff check .
@@ -51,6 +54,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.sb3_adapter
 	$(BIN)/python -m benchmarks.sb3_extractor
 	$(BIN)/python -m benchmarks.agents_vs_ppo
+	$(BIN)/python -m benchmarks.harness
 
 clean:
 	rm -rf $(VENV) $(RLLIB_VENV) .pytest_cache .ruff_cache .hypothesis
