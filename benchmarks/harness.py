@@ -5,9 +5,7 @@ per-run times that size the exploration preset.
 
 1. ``token-gym bench --preset quick`` in a fresh directory, as a subprocess (imports, the sweep, the
    report: what a user waits for), then the same command again with every run finished; with
-   ``--ray`` the same on a local Ray with 2 CPUs. Where this checkout's ReinforceAgent takes no
-   ``strategies=`` yet, it is emulated with its logits hook (the quick preset's strategies are
-   sampling ones), so the preset runs whole.
+   ``--ray`` the same on a local Ray with 2 CPUs.
 2. Harness overhead, from the quick sweep's own bookkeeping (``sweeps.jsonl``, the records'
    ``timing``): 1 − (training + evaluation) / wall, for the sweep and inside runs; and the cost of
    one record write (append + fsync) over 200 writes.
@@ -42,35 +40,11 @@ def timed(command: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def emulate_strategies() -> bool:
-    """Give ReinforceAgent ``strategies=`` through its logits hook when this checkout's agent lacks it (enough
-    for the sampling strategies the quick preset uses); True if it had to."""
-    from agents.bench import learners
-
-    if learners.supports_strategies():
-        return False
-    import agents.reinforce
-    from agents.exploration import parse_strategies
-
-    class WithStrategies(agents.reinforce.ReinforceAgent):
-        algorithm = "reinforce_with_strategies (emulated)"
-
-        def __init__(self, env, *args, strategies=None, **kwargs):
-            hooks = parse_strategies(strategies)
-            super().__init__(env, *args, logits_hook=hooks.logits if hooks.changes_sampling else None, **kwargs)
-
-    agents.reinforce.ReinforceAgent = WithStrategies
-    learners.supports_strategies = lambda: True
-    return True
-
-
-def quick(folder: Path, ray: bool = False, emulate: bool = True) -> dict:
-    """The quick preset as a user runs it; ``emulate``: strategies emulated if need be (not on Ray workers,
-    which import the package as it is: there, a checkout without strategies= runs the strategy-less runs)."""
-    name = "quick" + ("-ray" if ray else "") + ("" if emulate else "-plain")
+def quick(folder: Path, ray: bool = False) -> dict:
+    """The quick preset as a user runs it (``token-gym bench --preset quick``), local or on Ray."""
+    name = "quick" + ("-ray" if ray else "")
     out = folder / name
-    command = [sys.executable, "-m", "benchmarks.harness", "--cli"] if emulate else [sys.executable, "-m", "agents.cli"]
-    command += ["bench", "--preset", "quick", "--out", str(out), "--no-progress"]
+    command = [sys.executable, "-m", "agents.cli", "bench", "--preset", "quick", "--out", str(out), "--no-progress"]
     command += ["--ray", "--ray-cpus", "2"] if ray else []
     print(f"{name} (load {load()}) ...", flush=True)
     first = timed(command)
@@ -136,18 +110,13 @@ def exploration(folder: Path) -> dict:
 
 
 def main() -> None:
-    if sys.argv[1:2] == ["--cli"]:  # the token-gym command, strategies emulated if need be
-        from agents.cli import main as cli
-
-        emulate_strategies()
-        sys.exit(cli(sys.argv[2:]))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-quick", action="store_true")
     parser.add_argument("--skip-exploration", action="store_true")
     parser.add_argument("--ray", action="store_true", help="also the quick preset with --ray on 2 CPUs")
     parser.add_argument("--out", default="harness.json")
     args = parser.parse_args()
-    figures: dict = {"load_before": load(), "strategies_emulated": emulate_strategies()}
+    figures: dict = {"load_before": load()}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         if not args.skip_quick:
@@ -162,10 +131,10 @@ def main() -> None:
             print(f"  inside runs: overhead {q['run_overhead_fraction']:.1%} (median {q['run_overhead_median']:.3f} s)")
             print(f"  one record ({w['record_bytes']:,} B): append + fsync {w['median'] * 1e3:.2f} ms median")
         if args.ray:
-            for ray in (False, True):
-                figures[f"quick_plain_ray={ray}"] = r = quick(folder, ray=ray, emulate=False)
+            for ray in (True,):
+                figures[f"quick_ray={ray}"] = r = quick(folder, ray=ray)
                 print(
-                    f"quick preset without strategies ({r['runs']} runs), {'--ray on 2 CPUs' if ray else 'local'}: "
+                    f"quick preset ({r['runs']} runs), {'--ray on 2 CPUs' if ray else 'local'}: "
                     f"{r['wall']:.1f} s, rerun {r['rerun']:.1f} s; sweep {r['sweep_wall']:.1f} s, training + "
                     f"evaluation {r['sweep_training'] + r['sweep_evaluation']:.1f} s, capacity not spent on them "
                     f"{r['sweep_overhead_fraction']:.1%}"

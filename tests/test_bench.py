@@ -15,7 +15,6 @@ from scipy import stats
 
 from agents.bench import ConfigError, RunSpec, build_report, load_config, parse_config, run_sweep
 from agents.bench import random_search as rs
-from agents.bench.learners import supports_strategies
 from agents.bench.results import JsonLines, results_file
 from agents.bench.stats import improvement, iqm
 
@@ -246,32 +245,10 @@ kwargs = { length = 2, alphabet = "ab" }
     assert records["dqn"]["training"]["entropy"] == [None] * len(records["dqn"]["curve"]["steps"])
 
 
-@pytest.fixture
-def strategies_taken(monkeypatch):
-    """ReinforceAgent(strategies=[...]) as main's has it; emulated here until this checkout's agent takes them
-    (parse_strategies, then the composed logits hook: enough for sampling strategies)."""
-    if supports_strategies():
-        return
-    import agents.reinforce
-    from agents.bench import learners
-    from agents.exploration import parse_strategies
-
-    class WithStrategies(agents.reinforce.ReinforceAgent):
-        algorithm = "reinforce_with_strategies (test)"
-
-        def __init__(self, env, *args, strategies=None, **kwargs):
-            hooks = parse_strategies(strategies)
-            super().__init__(env, *args, logits_hook=hooks.logits if hooks.changes_sampling else None, **kwargs)
-
-    monkeypatch.setattr(agents.reinforce, "ReinforceAgent", WithStrategies)
-    monkeypatch.setattr(learners, "supports_strategies", lambda: True)
-
-
-def test_a_run_with_a_strategy_passes_its_canonical_spec_and_records_it(tmp_path, strategies_taken):
+def test_a_run_with_a_strategy_passes_its_canonical_spec_and_records_it(tmp_path):
     text = TINY.replace('["none"]', '["none", "temperature:t=2.0"]').replace("seeds = 2", "seeds = [0]")
     config = load_config(write(tmp_path, text))
     grid = config.grid()
-    assert not any("no strategies= yet" in note for note in grid.skipped)
     assert any("sl × temperature:t=2.0" in note for note in grid.skipped)
     summary = run_sweep(config, tmp_path / "out", progress=False, log=lambda _: None)
     assert summary.ran == 6 and not summary.failed  # 2 lengths × (reinforce none, reinforce temperature, sl none)

@@ -53,7 +53,7 @@ def test_list_names_every_env_strategy_agent_and_preset(capsys):
     assert code == 0 and all(
         any(line.startswith(name + " ") for line in out.splitlines()) for name in Strategy.registry
     )
-    assert "temperature  t=1.5" in out
+    assert "temperature   t=1.5" in out
     code, out, _ = run(capsys, "list", "agents")
     assert code == 0
     for name in ("reinforce", "sl", "ppo", "a2c", "dqn", "maskable_ppo"):
@@ -72,7 +72,7 @@ def test_train_saves_the_agent_its_progress_and_record_and_overwrites_nothing(ca
     assert f"agent:    {out_dir / 'agent.zip'}" in out and f"progress: {out_dir / 'progress.csv'}" in out
     assert "test success greedy" in out
     agent = ReinforceAgent.load(out_dir / "agent.zip")
-    assert agent.seed == 3 and agent.env_kwargs == {"length": 2, "alphabet": "ab"} and agent.num_timesteps >= 400
+    assert agent.config.seed == 3 and agent.env_kwargs == {"length": 2, "alphabet": "ab"} and agent.num_timesteps >= 400
     rows = (out_dir / "progress.csv").read_text().splitlines()
     record = json.loads((out_dir / "record.json").read_text())
     assert record["steps_trained"] == agent.num_timesteps and record["config"]["seed"] == 3

@@ -95,8 +95,6 @@ class BenchConfig:
         """Every run, seed-major (all settings of seed 0 first: a sweep cut short has whole seeds), and the
         agent × strategy pairs left out (strategies apply to REINFORCE only)."""
         runs, keys, skipped = [], set(), []
-        unsupported = 0  # strategy runs this checkout's ReinforceAgent cannot take yet
-        can_take_strategies = learners.supports_strategies()
         for seed in self.seeds:
             for env in self.envs:
                 for agent in self.agents:
@@ -105,9 +103,6 @@ class BenchConfig:
                             pair = f"{agent.label} × {strategy.label}"
                             if pair not in skipped:
                                 skipped.append(pair)
-                            continue
-                        if strategy.specs and not can_take_strategies:
-                            unsupported += 1
                             continue
                         spec = RunSpec(
                             env_id=env.id,
@@ -128,11 +123,6 @@ class BenchConfig:
                             keys.add(spec.key())
                             runs.append(spec)
         notes = []
-        if unsupported:
-            notes.append(
-                f"skipped {unsupported} runs with strategies: this checkout's ReinforceAgent takes no strategies= yet "
-                "(they run once it does: a rerun picks them up)"
-            )
         if skipped:
             notes.append(
                 f"skipped (strategies apply to {', '.join(learners.STRATEGY_AGENTS)} only): {'; '.join(skipped)}"

@@ -13,6 +13,7 @@ Budgets count env steps, except for SL, whose ``learn`` counts demonstrated toke
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import inspect
 import math
@@ -37,7 +38,7 @@ TRAINING_SCALARS = ("entropy", "zero_advantage_fraction", "success_rate", "mean_
 
 # Arguments the harness sets itself (env, seed, logging, device), not a config.
 _HARNESS_SET = {"self", "env", "policy", "seed", "env_kwargs", "log_dir", "hyperparameters", "kwargs", "strategies"}
-_OURS_NOT_CONFIGURABLE = {"reference", "logits_hook"}  # objects, not TOML values
+_OURS_NOT_CONFIGURABLE = {"reference"}  # objects, not TOML values
 _SB3_HARNESS_SET = {"self", "env", "seed", "device", "verbose", "tensorboard_log", "_init_setup_model"}
 SB3_EXTRA = {"n_envs": 8, "extractor": {}}  # ours for SB3 agents: adapter envs, TokenEmbeddingExtractor kwargs
 
@@ -57,18 +58,12 @@ def agent_class(agent_type: str) -> type:
 def parameters(agent_type: str) -> dict[str, Any]:
     """What a config may set for ``agent_type``, with defaults (``inspect.Parameter.empty`` where none)."""
     cls = agent_class(agent_type)
-    if agent_type in OURS:
-        from agents.base import Agent
-
-        found: dict[str, Any] = {}
-        for klass in cls.__mro__:  # a subclass's own arguments, then what it passes on to its bases
-            if not (isinstance(klass, type) and issubclass(klass, Agent) and "__init__" in vars(klass)):
-                continue
-            for name, p in inspect.signature(klass.__init__).parameters.items():
-                variadic = p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
-                if name not in _HARNESS_SET | _OURS_NOT_CONFIGURABLE and not variadic:
-                    found.setdefault(name, p.default)
-        return found
+    if agent_type in OURS:  # the fields of the agent's config dataclass
+        return {
+            f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            for f in dataclasses.fields(cls.config_class)
+            if f.name not in _HARNESS_SET | _OURS_NOT_CONFIGURABLE
+        }
     found = {
         name: p.default
         for name, p in inspect.signature(cls.__init__).parameters.items()
@@ -76,13 +71,6 @@ def parameters(agent_type: str) -> dict[str, Any]:
     }
     found["policy"] = "MlpPolicy"
     return {**found, **SB3_EXTRA}
-
-
-def supports_strategies() -> bool:
-    """Whether this checkout's ReinforceAgent takes ``strategies=`` (exploration plug-ins)."""
-    from agents.reinforce import ReinforceAgent
-
-    return "strategies" in inspect.signature(ReinforceAgent.__init__).parameters
 
 
 class Tracker:
@@ -128,12 +116,7 @@ class Learner:
         cls = agent_class(agent_type)
         kwargs = dict(agent_kwargs)
         if agent_type in OURS:
-            if strategies:  # passed only when there are some: a checkout without strategies= still runs the rest
-                if not supports_strategies():
-                    raise NotImplementedError(
-                        "this checkout's ReinforceAgent takes no strategies= yet (the exploration plug-ins are not "
-                        "merged); runs without strategies work"
-                    )
+            if strategies:
                 kwargs["strategies"] = list(strategies)
             self.model = cls(env_id, env_kwargs=env_kwargs, seed=seed, log_dir=log_dir, **kwargs)
         else:
@@ -158,13 +141,9 @@ class Learner:
 
     @property
     def importance_correction(self) -> str | None:
-        """The importance-correction mode a REINFORCE run used (None: not an agent that has one)."""
-        if self.agent_type != "reinforce":
-            return None
-        mode = self.model.hyperparameters.get("importance_correction")
-        if isinstance(mode, bool):  # older agents: a switch, min(1, π/β) per token when on
-            return "truncated" if mode else "none"
-        return None if mode is None else str(mode)
+        """The importance correction a REINFORCE run used: "truncated" or "sequence" when a strategy changed the
+        sampling distribution, "none" when it sampled on-policy (None: not an agent that has one)."""
+        return self.model.correction if self.agent_type == "reinforce" else None
 
     def learn(self, budget: int, curve: LearningCurve, every: int, stop: Stop, progress: Progress | None = None) -> str:
         """Train for ``budget`` steps, scoring into ``curve`` every ``every`` steps; returns why it ended
