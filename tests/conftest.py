@@ -13,9 +13,14 @@ import tempfile
 #   verbose=0, writes nothing): one empty folder per `learn`.
 # - TORCHINDUCTOR_CACHE_DIR: importing torchrl, or the first torch optimizer, makes
 #   <tempdir>/torchinductor_<user>.
+# - RAY_TMPDIR: every local Ray (the harness's --ray test) writes a session folder under <tempdir>/ray.
 # tmp_path folders: pytest removes its own after a green run (tmp_path_retention_policy = "failed").
 OWN_FOLDERS = []
-for name, prefix in (("SB3_LOGDIR", "token-gym-tests-sb3-"), ("TORCHINDUCTOR_CACHE_DIR", "token-gym-tests-inductor-")):
+for name, prefix in (
+    ("SB3_LOGDIR", "token-gym-tests-sb3-"),
+    ("TORCHINDUCTOR_CACHE_DIR", "token-gym-tests-inductor-"),
+    ("RAY_TMPDIR", "tg-ray-"),  # short: Ray's socket paths must stay under ~107 characters
+):
     if name not in os.environ:
         os.environ[name] = tempfile.mkdtemp(prefix=prefix)
         OWN_FOLDERS.append(os.environ[name])
