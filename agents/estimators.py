@@ -156,8 +156,9 @@ class ExactTargets:
 
     def expectation(self, estimator: Estimator) -> Tensor | None:
         """(D,) the exact E[ĝ] where it is known in closed form: ∇J plus c times the bonus's own expectation
-        (for on-policy estimators with an unbiased baseline); None otherwise."""
-        if estimator.sampling or estimator.baseline == "grpo":
+        (on-policy, an unbiased baseline, no strategy but an entropy bonus); None otherwise."""
+        known = all(isinstance(s, EntropyBonus) for s in estimator.parse().items)
+        if not known or estimator.baseline == "grpo":
             return None
         return self.gradient + estimator.entropy_coef * self.per_token_entropy_gradient
 
