@@ -54,6 +54,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.sb3_adapter
 	$(BIN)/python -m benchmarks.sb3_extractor
 	$(BIN)/python -m benchmarks.agents_vs_ppo
+	$(BIN)/python -m benchmarks.reinforce_speed
 	$(BIN)/python -m benchmarks.harness
 
 clean:
