@@ -35,11 +35,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from agents.baselines import GROUP_BASELINES, Baseline, returns
+from agents.baselines import GROUP_BASELINES, Baseline
 from agents.envs import env_source, make_vec
 from agents.exact import CompletionTree, enumerate_completions, exact_gradient, next_token_log_probs, prompt_contexts
-from agents.exploration import EntropyBonus, LossContext, Strategies, parse_strategies
-from agents.objective import CORRECTIONS, policy_loss, token_entropy
+from agents.exploration import EntropyBonus, Strategies, parse_strategies
+from agents.objective import CORRECTIONS, token_entropy
+from agents.reinforce import reinforce_loss
 from agents.rollout import Rollout, RolloutSampler
 from token_gym import TokenVectorEnv, checks
 
@@ -188,38 +189,20 @@ def estimator_gradient(
     baseline: Baseline,
     strategies: Strategies,
     correction: str,
-    group_size: int,
 ) -> tuple[Tensor, float]:
     """(D,) the ascent direction one REINFORCE update would take from ``rollout`` (−∇ of its loss), and the
     share of groups whose advantages were all zero (they teach nothing: reported, not hidden).
 
-    The steps of ``ReinforceAgent._update`` between sampling and the optimizer, in its order and through
-    its pieces; the behaviour log-probs are used when ``strategies`` changed the sampling. All rows are
-    scored (the agent skips zero-weight rows when nothing adds a loss: the same gradient). The strategies'
-    ``update`` runs afterwards, as after the agent's step, so stateful ones move along a sequence of batches.
+    The agent's own loss (:func:`agents.reinforce.reinforce_loss`), every row scored (the agent skips
+    zero-weight rows when nothing adds a loss: the same gradient). The strategies' ``update`` runs
+    afterwards, as after the agent's step, so stateful ones move along a sequence of batches.
     """
-    sampled_elsewhere = strategies.changes_sampling
-    R = strategies.rewards(rollout, rollout.episode_return.float())  # (B,) shaped episode rewards
-    G = returns(rollout.per_step(R), rollout.mask)  # (B, C)
-    advantages = baseline(G, rollout.mask, group_size)
-    weights = strategies.weights(advantages.weights, rollout)  # (B, C) w = G − b
-    terms = policy_loss(
-        policy,
-        rollout.context,
-        rollout.completion,
-        rollout.mask,
-        weights,
-        behaviour_log_probs=rollout.behaviour_log_probs if sampled_elsewhere else None,
-        correction=correction if sampled_elsewhere else "none",
-    )
-    batch = LossContext(terms.logits, rollout.context, rollout.completion, rollout.mask.float(), len(G))
-    extra = strategies.loss(batch)
-    loss = terms.loss if extra is None else terms.loss + extra
+    batch = reinforce_loss(policy, rollout, baseline, strategies, correction, skip_zero_weights=False)
     parameters = list(policy.parameters())
-    pieces = torch.autograd.grad(loss, parameters, allow_unused=True)
+    pieces = torch.autograd.grad(batch.loss, parameters, allow_unused=True)
     strategies.update(rollout, {})
     gradient = -flat([torch.zeros_like(p) if g is None else g for p, g in zip(parameters, pieces, strict=True)])
-    return gradient, advantages.zero_advantage_fraction
+    return gradient, batch.zero_advantage_fraction
 
 
 @dataclass
@@ -277,7 +260,7 @@ def sample_gradients(
             rollout = replace(rollout, group_size=k)  # the rows are groups of k, as the sampler laid them out
             for estimator in members:
                 baseline, strategies = state[estimator.name]
-                g, zero_share = estimator_gradient(policy, rollout, baseline, strategies, estimator.correction, k)
+                g, zero_share = estimator_gradient(policy, rollout, baseline, strategies, estimator.correction)
                 if m >= 0:
                     gradients[estimator.name].append(g)
                     zero[estimator.name].append(zero_share)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from agents import checkpoint
 from agents.base import Agent, AgentConfig, _normalise
@@ -23,7 +23,7 @@ from agents.baselines import BASELINES, GROUP_BASELINES, Baseline, returns
 from agents.exploration import EntropyBonus, KLPenalty, LossContext, Strategies, Strategy, parse_strategies
 from agents.objective import CORRECTIONS, policy_loss
 from agents.policy import Policy
-from agents.rollout import RolloutSampler
+from agents.rollout import Rollout, RolloutSampler
 from token_gym import TokenVectorEnv, checks
 
 
@@ -86,6 +86,55 @@ def _correction(value: object) -> str:
     if isinstance(value, bool):  # checkpoints of format 2 held a bool
         return "truncated" if value else "none"
     return checks.choice("importance_correction", value, CORRECTIONS)
+
+
+@dataclass
+class ReinforceLoss:
+    loss: Tensor | None  # what the optimizer minimises (None: every weight was zero, nothing to learn)
+    zero_advantage_fraction: float  # share of groups whose samples all got the same return
+    trained_fraction: float  # share of the batch's episodes that entered the loss
+
+
+def reinforce_loss(
+    policy: nn.Module,
+    rollout: Rollout,
+    baseline: Baseline,
+    strategies: Strategies,
+    correction: str = "truncated",
+    gamma: float = 1.0,
+    skip_zero_weights: bool = True,
+) -> ReinforceLoss:
+    """REINFORCE on one rollout, the way the paper reads:
+
+    shaped rewards R → returns G → advantages w = G − b → the strategies' weights → the weighted
+    log-likelihood −Σ w log π / B (importance-corrected with ``correction`` when the strategies sampled
+    from β ≠ π) → plus the strategies' loss terms. Episodes whose weights are all zero add nothing to
+    the gradient and are left out (``skip_zero_weights``) unless a strategy adds a loss term.
+    """
+    R = strategies.rewards(rollout, rollout.episode_return.float())  # (B,) shaped episode rewards
+    G = returns(rollout.per_step(R), rollout.mask, gamma)  # (B, C)
+    advantages = baseline(G, rollout.mask, rollout.group_size)
+    weights = strategies.weights(advantages.weights, rollout)  # (B, C) REINFORCE: w = G − b
+    rows = torch.arange(len(G))
+    if skip_zero_weights and not strategies.adds_loss:
+        rows = rows[weights.abs().sum(dim=1) > 0]
+    loss = None
+    if len(rows):
+        off_policy = strategies.changes_sampling
+        context, completion, mask = rollout.context[rows], rollout.completion[rows], rollout.mask[rows]
+        terms = policy_loss(
+            policy,
+            context,
+            completion,
+            mask,
+            weights[rows],
+            num_sequences=len(G),
+            behaviour_log_probs=rollout.behaviour_log_probs[rows] if off_policy else None,
+            correction=correction if off_policy else "none",
+        )
+        extra = strategies.loss(LossContext(terms.logits, context, completion, mask.float(), len(G)))
+        loss = terms.loss if extra is None else terms.loss + extra
+    return ReinforceLoss(loss, advantages.zero_advantage_fraction, len(rows) / len(G))
 
 
 class ReinforceAgent(Agent):
@@ -153,43 +202,21 @@ class ReinforceAgent(Agent):
     def _update(self) -> dict[str, float]:
         strategies = self.strategies
         sampler = self._sampler(strategies.environment(self.train_env))
-        hook = strategies.logits if strategies.changes_sampling else None
-        sampler.logits_hook = hook
+        sampler.logits_hook = strategies.logits if strategies.changes_sampling else None
         rollout = sampler.sample(self.policy, self.generator, restart=strategies.starts)
-        R = strategies.rewards(rollout, rollout.episode_return.float())  # (B,) shaped episode rewards
-        G = returns(rollout.per_step(R), rollout.mask, self.config.gamma)  # (B, C)
-        advantages = self.baseline(G, rollout.mask, rollout.group_size)
-        weights = strategies.weights(advantages.weights, rollout)  # (B, C) REINFORCE: w = G − b
-        rows = torch.arange(len(G))
-        if not strategies.adds_loss:
-            rows = rows[weights.abs().sum(dim=1) > 0]  # zero-weight episodes add nothing: skip them
-        loss = torch.zeros(())
-        grad_norm = 0.0
-        if len(rows):
-            context, completion, mask = rollout.context[rows], rollout.completion[rows], rollout.mask[rows]
-            terms = policy_loss(
-                self.policy,
-                context,
-                completion,
-                mask,
-                weights[rows],
-                num_sequences=len(G),
-                behaviour_log_probs=rollout.behaviour_log_probs[rows] if hook is not None else None,
-                correction=self.correction,
-            )
-            extra = strategies.loss(LossContext(terms.logits, context, completion, mask.float(), len(G)))
-            total = terms.loss if extra is None else terms.loss + extra
-            grad_norm = self._step(total, self.config.max_grad_norm)
-            loss = total.detach()
+        batch = reinforce_loss(
+            self.policy, rollout, self.baseline, strategies, self.config.importance_correction, self.config.gamma
+        )
+        grad_norm = 0.0 if batch.loss is None else self._step(batch.loss, self.config.max_grad_norm)
         tokens = rollout.mask.sum().clamp(min=1)
         scalars = {
             "timesteps": rollout.num_tokens,
-            "loss": float(loss),
+            "loss": 0.0 if batch.loss is None else float(batch.loss.detach()),
             "mean_reward": float(rollout.episode_return.mean()),
             "success_rate": float(rollout.success.float().mean()),
             "entropy": float(rollout.entropy.sum() / tokens),  # of the distribution sampled from
-            "zero_advantage_fraction": advantages.zero_advantage_fraction,
-            "trained_fraction": len(rows) / len(G),
+            "zero_advantage_fraction": batch.zero_advantage_fraction,
+            "trained_fraction": batch.trained_fraction,
             "mean_length": float(rollout.lengths.float().mean()),
             "env_share": rollout.env_share,
             "grad_norm": grad_norm,

@@ -137,7 +137,7 @@ def test_the_study_forms_the_agents_gradient(name):
     rollout = seen["rollout"]
     assert rollout.group_size == k
     baseline = Baseline(estimator.baseline, estimator.momentum)
-    gradient, _ = estimator_gradient(policy, rollout, baseline, estimator.parse(), estimator.correction, k)
+    gradient, _ = estimator_gradient(policy, rollout, baseline, estimator.parse(), estimator.correction)
     assert float(gradient.norm()) > 1e-3
     torch.testing.assert_close(gradient, seen["gradient"], rtol=1e-4, atol=1e-7)
 
