@@ -202,3 +202,15 @@ def test_unknown_kwargs_use_pythons_wording_for_clients_that_match_on_it():
     """TorchRL's GymEnv passes `frameskip` and retries without it only on Python's own message."""
     with pytest.raises(TypeError, match="got an unexpected keyword argument 'frameskip'"):
         gym.make("token_gym/Copy-v0", length=2, frameskip=4)
+
+
+def test_seeds_of_any_size_are_accepted_as_gymnasium_does():
+    """reset(seed=2**70): reproducible, distinct from its neighbour, row i of the vector env = a single env at seed + i."""
+    single = [reverse().reset(seed=2**70 + i)[1]["prompt_index"] for i in range(3)]
+    assert single[0] == reverse().reset(seed=2**70)[1]["prompt_index"]
+    vector = gym.make_vec("token_gym/Reverse-v0", num_envs=3, length=3).reset(seed=2**70)[1]["prompt_index"]
+    assert vector.tolist() == single
+    draws = [reverse().reset(seed=2**70 + i)[1]["prompt_index"] for i in range(40)]
+    assert len(set(draws)) > 20  # big seeds are not folded onto a few keys
+    with pytest.raises(ValueError, match="seed must be non-negative"):
+        gym.make_vec("token_gym/Reverse-v0", num_envs=2, length=3).reset(seed=-1)

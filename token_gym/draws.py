@@ -26,9 +26,27 @@ def _mix(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def keys_from_seeds(seeds: np.ndarray) -> np.ndarray:
-    """(N,) uint64 keys of non-negative integer seeds."""
-    return _mix(np.asarray(seeds, dtype=np.uint64) + _GAMMA)
+def keys_from_seeds(seeds: np.ndarray | list[int]) -> np.ndarray:
+    """(N,) uint64 keys of non-negative integer seeds, of any size (gymnasium accepts any).
+
+    A seed below 2**64 is used as it is; a larger one is first folded into 64 bits (:func:`fold`).
+    """
+    values = np.asarray(seeds)
+    if values.dtype != object:  # every seed fits a machine integer: the common case, in one call
+        return _mix(values.astype(np.uint64) + _GAMMA)
+    return _mix(np.array([fold(int(s)) for s in values.reshape(-1)], dtype=np.uint64) + _GAMMA)
+
+
+def fold(seed: int) -> int:
+    """A seed of any size as 64 bits: itself below 2**64, else its 64-bit words mixed one after the other
+    (so 2**70 and 2**70 + 1 stay apart)."""
+    if seed < 2**64:
+        return seed
+    x = 0
+    while seed:
+        word, seed = seed & _MASK, seed >> 64
+        x = int(_mix(np.array([(x ^ word) & _MASK], dtype=np.uint64) + _GAMMA)[0])
+    return x
 
 
 def random_keys(rng: np.random.Generator, count: int) -> np.ndarray:
