@@ -52,3 +52,18 @@ def test_gym_wrapper_over_a_single_env_and_over_the_native_vector_env():
     check_env_specs(vector)
     rollout = vector.rollout(6, break_when_any_done=False)
     assert rollout["next", "done"].shape == (3, 6, 1) and rollout["next", "done"].sum() >= 3
+
+
+def test_gym_wrapper_over_the_vector_env_in_disabled_mode_resets_the_rows_that_ended():
+    """TorchRL's preferred autoreset for vector envs: rows that end stay frozen until TorchRL resets them
+    (a partial reset, our ``reset_mask``); every episode of a row then counts once."""
+    vector = GymWrapper(
+        gym.make_vec("token_gym/Copy-v0", num_envs=4, length=2, autoreset_mode="Disabled"),
+        categorical_action_encoding=True,
+    )
+    check_env_specs(vector)
+    rollout = vector.rollout(9, break_when_any_done=False)
+    done = rollout["next", "done"][..., 0]  # (4, 9)
+    assert done.shape == (4, 9) and done.sum(dim=1).min() >= 3  # a cap of 3 tokens: ended and restarted
+    reward = rollout["next", "reward"][..., 0]
+    assert (reward[~done] == 0).all()  # paid only when an episode ends
