@@ -12,10 +12,10 @@ true gradient is known, so each estimator's bias and variance can be *measured* 
 
 A batch is k samples of every prompt of the env's split (prompts stratified, k consecutive rows
 each: the layout :class:`agents.baselines.Baseline` groups by), so its expectation weighs the
-prompts as J does. Each estimate is formed by :func:`estimator_gradient`, which composes the
-agent's own pieces in the order of ``ReinforceAgent._update`` (strategy hooks, ``returns``,
-``Baseline``, ``policy_loss`` with the behaviour log-probs, the strategies' loss terms);
-tests/test_estimators.py checks that it gives the agent's gradient on the agent's own batch.
+prompts as J does. Each estimate is formed by :func:`estimator_gradient` from the agent's own loss,
+:func:`agents.reinforce.reinforce_loss` (strategy hooks, ``returns``, ``Baseline``, ``policy_loss``
+with the behaviour log-probs, the strategies' loss terms); tests/test_estimators.py checks that it
+gives the agent's gradient on the agent's own batch.
 
 The estimators that sample from the same distribution see the same batches (common random
 numbers): their differences carry less sampling noise than separate runs would. Stateful baselines (the moving average)
