@@ -102,7 +102,7 @@ def test_train_an_sb3_agent(capsys, tmp_path):
         (["train", "Reverse", "--strategy", "bogus"], ["unknown strategy 'bogus'", "temperature"]),
         (["train", "Reverse", "--env-kwargs", "lenght=3"], ["unknown kwarg 'lenght'", "length"]),
         (["train", "Reverse", "--agent", "ppo", "--strategy", "temperature"], ["strategies apply to reinforce only"]),
-        (["bench", "--preset", "nope"], ["unknown preset 'nope'", "exploration, quick"]),
+        (["bench", "--preset", "nope"], ["unknown preset 'nope'", "exploration, group_size, quick"]),
         (["bench"], ["give a CONFIG.toml or --preset NAME"]),
         (["report", "/nonexistent"], ["has no results.jsonl"]),
     ],
