@@ -468,3 +468,15 @@ def test_a_tiny_grid_on_a_local_ray_with_two_cpus_resumes(tmp_path):
         check_record(record, RunSpec.from_dict(record["config"]))
     again = run_sweep(config, out, ray_address="local", ray_cpus=2, progress=False, log=lambda _: None)
     assert again.ran == 0 and again.before == 8
+
+
+def test_plot_legends_name_strategies_by_what_they_change():
+    from agents.bench.report import short_label
+
+    assert short_label("reinforce · entropy:coef=0.01,target=None,delta=0.005,coef_min=0.0,coef_max=1.0") == (
+        "reinforce · entropy"
+    )
+    assert (
+        short_label("reinforce · temperature:t=2.0 + epsilon:epsilon=0.1") == "reinforce · temperature:t=2.0 + epsilon"
+    )
+    assert short_label("reinforce · none") == "reinforce · none" and short_label("ppo") == "ppo"

@@ -242,8 +242,45 @@ def _figure(n: int, width: float = 4.2, height: float = 3.2):
 def _colors(methods: list[str]) -> dict[str, Any]:
     from matplotlib import colormaps
 
-    cmap = colormaps["tab10"]
-    return {m: cmap(i % 10) for i, m in enumerate(methods)}
+    baselines = [m for m in methods if m.endswith(" · none")]
+    if len(baselines) == 1:  # the one method without a strategy: the line every other is read against
+        colors = {baselines[0]: "black"}
+        others = [m for m in methods if m != baselines[0]]
+    else:
+        colors, others = {}, methods
+    cmap, n = (colormaps["tab10"], 10) if len(others) <= 10 else (colormaps["tab20"], 20)
+    return {**colors, **{m: cmap(i % n) for i, m in enumerate(others)}}
+
+
+def short_label(method: str) -> str:
+    """A method's label for a plot legend: each strategy by its name and only the parameters it sets
+    away from its defaults (``"reinforce · entropy:coef=0.01,target=None,..."`` → ``"reinforce · entropy"``)."""
+    agent, sep, strategies = method.partition(" · ")
+    if not sep:
+        return method
+    from agents.exploration import parse_strategy
+
+    parts = []
+    for spec in strategies.split(" + "):
+        try:
+            strategy = parse_strategy(spec)
+        except (ValueError, TypeError):
+            parts.append(spec)
+            continue
+        defaults = type(strategy)().params()
+        changed = {k: v for k, v in strategy.params().items() if defaults.get(k) != v}
+        parts.append(strategy.name + ("" if not changed else ":" + ",".join(f"{k}={v}" for k, v in changed.items())))
+    return f"{agent}{sep}{' + '.join(parts)}"
+
+
+def _legend(fig: Any, axes: Any) -> None:
+    """One legend for the figure, below the plots: every line once (the panels share their methods)."""
+    seen: dict[str, Any] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            seen.setdefault(label, handle)
+    if seen:
+        fig.legend(list(seen.values()), list(seen), loc="outside lower center", ncols=min(len(seen), 5), fontsize=7)
 
 
 def _held(run: dict[str, Any], grid: np.ndarray) -> np.ndarray:
@@ -262,7 +299,7 @@ def plot_curves(settings: list[Setting], folder: Path, colors: dict[str, Any]) -
             grid = np.linspace(0, s.budget, 201)
             for method, runs in s.runs.items():
                 curves = np.stack([_held(r, grid) for r in runs])  # (seeds, points)
-                ax.plot(grid, curves.mean(axis=0), color=colors[method], label=f"{method} ({len(runs)})")
+                ax.plot(grid, curves.mean(axis=0), color=colors[method], label=short_label(method))
                 ax.fill_between(grid, curves.min(axis=0), curves.max(axis=0), color=colors[method], alpha=0.2)
             ax.axhline(s.threshold, color="gray", lw=0.8, ls=":")
             ax.set_title(s.label, fontsize=8)
@@ -271,7 +308,7 @@ def plot_curves(settings: list[Setting], folder: Path, colors: dict[str, Any]) -
             ax.set_xlabel(" / ".join(units), fontsize=8)
             ax.set_ylabel("greedy test success", fontsize=8)
             ax.tick_params(labelsize=7)
-            ax.legend(fontsize=6, loc="lower right")
+        _legend(fig, axes)
         path = folder / f"curves-{start // SUBPLOTS_PER_FIGURE + 1}.png"
         fig.savefig(path, dpi=110)
         paths.append(path)
@@ -340,7 +377,15 @@ def plot_scaling(fams: list[Family], path: Path, colors: dict[str, Any]) -> list
                 if np.isfinite(median):
                     line_x.append(x)
                     line_y.append(median)
-            ax.plot(line_x, line_y, color=colors[method], lw=1.4, marker="o", ms=0, label=method.split(" · ", 1)[1])
+            baseline = method.endswith(" · none")
+            ax.plot(
+                line_x,
+                line_y,
+                color=colors[method],
+                lw=2.6 if baseline else 1.4,
+                zorder=4 if baseline else 2,
+                label=short_label(method).split(" · ", 1)[1],
+            )
         rs_x, rs_y = [], []
         for s in fam.points:
             rs = random_search(s.env_id, s.env_kwargs)
@@ -368,7 +413,7 @@ def plot_scaling(fams: list[Family], path: Path, colors: dict[str, Any]) -> list
         ax.set_ylabel("env steps to solve (hollow: not solved)", fontsize=8)
         ax.set_title(fam.title, fontsize=8)
         ax.tick_params(labelsize=7)
-        ax.legend(fontsize=6, loc="upper left")
+    _legend(fig, axes)
     fig.savefig(path, dpi=110)
     return lines
 
