@@ -27,7 +27,10 @@ class EntropyBonus(Strategy):
     """Entropy bonus: loss term −coef · Σ_t H(π(·|s_t)) / B over the batch's tokens.
 
     Keeps π from collapsing onto one completion before the reward has been found (entropy tends to
-    collapse early in RL on language models; DAPO). Static ``coef``, or adaptive to a ``target``
+    collapse early in RL on language models; DAPO). What it ascends is the entropy of each visited
+    state's next-token distribution, not the entropy of the distribution over completions: its
+    gradient leaves out how the policy moves which states are reached, and on the tasks of
+    docs/estimators.md it is 38-50% away from ∇(J + coef·H), exactly, at every k. Static ``coef``, or adaptive to a ``target``
     mean entropy per token (nats), as TRL's adaptive entropy control (``GRPOConfig``:
     ``use_adaptive_entropy``, ``entropy_target``, ``entropy_coef_delta``/``_min``/``_max``): after each
     batch, with H̄ the measured mean token entropy of π on the batch,
