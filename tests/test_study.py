@@ -53,6 +53,7 @@ def test_the_gradient_identity_holds_and_a_wrong_weight_breaks_it():
     assert row["max_diff_weighted_all"] < 1e-5 * scale  # ∇J = Σ_c π(c) R(c) ∇log π(c): the same vector
     assert row["max_diff_sl_pi"] < 1e-5 * scale  # ∇J = mean_prompt π(d) ∇log π(d)
     assert row["max_diff_sl"] > 10 * scale  # SLAgent's w = 1: another vector (much longer: no π(d) ≈ 0.01 factor)
+    assert row["J_change_along_gradient"] > 0  # a step along the exact ∇J raises the exact J
     assert len(row["coordinates"]["exact"]) == row["parameters"]
 
 
