@@ -716,9 +716,7 @@ def plot_warm_start(result: dict[str, Any], path: Path) -> None:
     ax.legend(fontsize=6, loc="lower right")
     start_ax.set_xscale("log")
     start_ax.axvline(pass_floor, color="lightgray", lw=0.6)
-    start_ax.set_xlabel(
-        "pass@1 (train, 8 samples per prompt) of the policy REINFORCE starts from; grey line: no success", fontsize=8
-    )
+    start_ax.set_xlabel("pass@1 at the start (train, 8 samples per prompt); grey line: no sample succeeded", fontsize=8)
     for arm in arms:
         start_ax.scatter([], [], color=colors[arm], marker="o", label=arm)
     for length in lengths:
@@ -806,7 +804,7 @@ def claim1_block(identity: list[dict[str, Any]], evidence: list[dict[str, Any]],
             "completions",
             "rewarded per prompt",
             "J",
-            "max |∇J|",
+            "max \\|∇J\\|",
             "w = π(c)·R(c), every completion",
             "demonstrations, w = π(d)",
             "demonstrations, w = 1 (SLAgent)",
