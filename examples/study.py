@@ -1,6 +1,6 @@
 """The essay's claims (../shared/seed/) against this package's evidence: one command, every number and figure.
 
-    python -m examples.study                  # about 7 minutes on one core; rewrites docs/study.md's generated
+    python -m examples.study                  # about 5 minutes on one core; rewrites docs/study.md's generated
                                               # blocks, docs/study/*.png and docs/study/study.json
     python -m examples.study --quick          # about 30 s: 1 seed, tiny budgets; prints, writes only with --out
     python -m examples.study --results DIR    # the exploration preset's results (default bench-results/exploration)
@@ -89,7 +89,7 @@ def end_marker(name: str) -> str:
 
 @dataclass(frozen=True)
 class Sizes:
-    """How big each experiment is. The defaults make the report (~7 min on one core); :data:`QUICK` is a
+    """How big each experiment is. The defaults make the report (~5 min on one core); :data:`QUICK` is a
     smoke run (~30 s) whose numbers are a draft, not evidence (one seed, budgets too small to solve much)."""
 
     seeds: int = 3
