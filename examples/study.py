@@ -637,6 +637,8 @@ def plot_identity(rows: list[dict[str, Any]], coordinates: list[dict[str, list[f
 
 def plot_efficiency(runs: list[dict[str, Any]], path: Path) -> None:
     """Greedy test success against sequences learned from, one line per seed and agent."""
+    from matplotlib.ticker import NullFormatter
+
     fig, axes = _figure(1, width=6.0)
     ax = axes[0]
     for name, color in (("SL", "tab:orange"), ("REINFORCE", "tab:blue")):
@@ -654,6 +656,7 @@ def plot_efficiency(runs: list[dict[str, Any]], path: Path) -> None:
             )
     ax.axhline(THRESHOLD, color="gray", ls=":", lw=0.8)
     ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())  # a short range labels its minor ticks, on top of each other
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("sequences learned from (demonstrations or sampled episodes)", fontsize=8)
     ax.set_ylabel("greedy test success", fontsize=8)
