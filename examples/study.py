@@ -1097,6 +1097,7 @@ def main(
     ``out``/study/study.json (nothing when ``out`` is None). Returns what study.json holds."""
     torch.set_num_threads(1)
     load = os.getloadavg()[0]
+    checkout = versions()  # now, before this run's own figures make the checkout look modified
     clock = Clock()
     figures = None if out is None else Path(out) / "study"
     if figures is not None:
@@ -1131,7 +1132,7 @@ def main(
         "claim_seconds": clock.claims,
         "cpus": os.cpu_count(),
         "load_average_at_start": load,
-        "versions": versions(),
+        "versions": checkout,
         "claim1": {"identity": identity, "estimators": evidence, "efficiency": efficiency},
         "claim2": warm,
         "claim3": kl,
