@@ -16,7 +16,7 @@ builds it level by level, in batches:
 * the policy scores every node of the level: one forward pass over (prompt, sep, prefix)
   gives π(· | prefix), exactly as :func:`agents.objective.completion_logits` would score it;
 * a child exists only where that probability is not masked (log-prob above
-  ``MASKED_LOGIT / 2``, the same test as :class:`agents.rollout.EpsilonUniform`): tokens
+  ``MASKED_LOGIT / 2``, the same test as :class:`agents.exploration.sampling.EpsilonUniform`): tokens
   outside the policy's action mask have probability 0 and add nothing to any sum;
 * the env decides what each child is: every edge becomes a row of the vector env, reset
   with ``options={"prompt_index": ..., "prefix": ...}`` and stepped with the candidate token.

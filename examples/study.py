@@ -1,6 +1,6 @@
 """The essay's claims (../shared/seed/) against this package's evidence: one command, every number and figure.
 
-    python -m examples.study                  # about 5 minutes on one core; rewrites docs/study.md's generated
+    python -m examples.study                  # about 4 minutes on one core; rewrites docs/study.md's generated
                                               # blocks, docs/study/*.png and docs/study/study.json
     python -m examples.study --quick          # about 30 s: 1 seed, tiny budgets; prints, writes only with --out
     python -m examples.study --results DIR    # the exploration preset's results (default bench-results/exploration)
