@@ -12,7 +12,10 @@ Members (``FORMAT_VERSION`` 2):
   and step counts); ``random.pt`` — generator states as tensors: ``generator`` (the agent's torch
   generator: sampling), ``numpy`` (its numpy generator: shuffles), and the agent's own (REINFORCE:
   ``env_random`` and ``env_counter``, where the env's prompt draws stand; SL: ``order``, the rest
-  of the shuffled epoch); ``reference.pt`` — a REINFORCE agent's KL reference policy, when it has one.
+  of the shuffled epoch); ``reference.pt`` — a REINFORCE agent's KL reference policy, when it has one;
+  ``strategies.pt`` — what its exploration strategies gathered (count tables, a Go-Explore archive,
+  an adaptive coefficient, a curriculum's length and its envs' draws), keyed ``"{position}:{name}"``,
+  when one has state. It is put back only onto the same task and strategies (others start afresh).
 
 The vocabulary is what the weights mean (a policy trained on ``abcd`` is nonsense on ``wxyz``,
 though the sizes agree), so loading onto another vocabulary is refused; the task is what the

@@ -230,6 +230,8 @@ class ReinforceAgent(Agent):
         if self.reference is not None:
             members["reference"] = self.reference.state_dict()
         members["random"].update(self._env_draws())
+        if state := self.strategies.state():
+            members["strategies"] = state
         return scalars, members
 
     def _load_state(
@@ -251,20 +253,32 @@ class ReinforceAgent(Agent):
         }
         if draws and same_task and saved.n_envs == self.config.n_envs:
             self._restore_env_draws(draws)
+        strategies = members.pop("strategies", {})
+        same_strategies = all(
+            getattr(saved, k) == getattr(self.config, k) for k in ("strategies", "ent_coef", "kl_coef")
+        )
+        if strategies and same_task and same_strategies and saved.n_envs == self.config.n_envs:
+            try:  # counts, archives and a curriculum's envs are of this task; other strategies start afresh
+                self.strategies.load_state(strategies)
+            except (ValueError, TypeError, RuntimeError) as error:
+                raise ValueError(f"{path}: strategies.pt: {error}") from None
 
     # The env's prompt draws: RolloutSampler and TokenVectorEnv expose no state of their own yet, so
     # these two read and set their private fields (_seeded, _counter) and the env's np_random.
 
-    def _env_draws(self) -> dict[str, torch.Tensor]:
-        """Where the env's prompt draws stand, so that a loaded agent draws the prompts that would have come next."""
-        env = self.sampler.env
+    def _env_draws(self, sampler: RolloutSampler | None = None) -> dict[str, torch.Tensor]:
+        """Where the env's prompt draws stand (the training env's, or ``sampler``'s), so that a loaded agent
+        draws the prompts that would have come next."""
+        sampler = sampler or self.sampler
+        env = sampler.env
         counter, random = env.unwrapped._counter, checkpoint.numpy_state(env.np_random)
-        if not self.sampler._seeded or counter is None or random is None:
+        if not sampler._seeded or counter is None or random is None:
             return {}  # before the first rollout (the sampler seeds the env then) or an unusual generator
         return {"env_random": random, "env_counter": torch.from_numpy(counter.view(np.int64).copy())}
 
-    def _restore_env_draws(self, draws: dict[str, torch.Tensor]) -> None:
-        env = self.sampler.env
+    def _restore_env_draws(self, draws: dict[str, torch.Tensor], sampler: RolloutSampler | None = None) -> None:
+        sampler = sampler or self.sampler
+        env = sampler.env
         checkpoint.set_numpy_state(env.np_random, draws["env_random"])
         env.unwrapped._counter = draws["env_counter"].numpy().astype(np.int64).view(np.uint64).copy()
-        self.sampler._seeded = True
+        sampler._seeded = True

@@ -699,3 +699,49 @@ def test_count_bonus_spreads_the_completions():
         return float(np.mean(seen))
 
     assert distinct(CompletionCount(beta=1.0)) > distinct(CompletionCount.at_zero()) + 3
+
+
+TASK = {"reward": "partial", "num_prompts": 4}  # every batch has a gradient, and the prompt draws matter
+STATEFUL = {  # each keeps what it gathered while training: a checkpoint must hold it
+    "count": "count:beta=0.5",
+    "prefix_count": "prefix_count:beta=0.5",
+    "go_explore": "go_explore:fraction=0.5,select=novel",
+    "entropy-adaptive": "entropy:coef=0.01,target=2.0,delta=0.01",
+    "curriculum-rising": "curriculum:start=1,threshold=0.0",  # one longer after every batch
+    "curriculum-held": "curriculum:start=3,threshold=1.0",  # stays on the length-3 env across the save
+}
+
+
+@pytest.mark.parametrize("name", STATEFUL)
+def test_a_strategys_state_survives_save_and_load(tmp_path, name):
+    def make() -> ReinforceAgent:
+        strategies = [STATEFUL[name]]
+        return make_agent(6, 16, 4, env_kwargs=TASK, strategies=strategies, learning_rate=1e-2)
+
+    straight = make().learn(300).learn(300)
+    resumed = make().learn(300)
+    saved = resumed.strategies.state()
+    assert saved, "the strategy gathered nothing: the test would not test the checkpoint"
+    path = resumed.save(tmp_path / "agent.zip")
+    loaded = ReinforceAgent.load(path)
+    again = loaded.strategies.state()
+    assert saved.keys() == again.keys() and all(
+        saved[k].keys() == again[k].keys() and all(torch.equal(saved[k][n], again[k][n]) for n in saved[k])
+        for k in saved
+    )
+    loaded.learn(300)
+    assert loaded.num_timesteps == straight.num_timesteps
+    assert all(torch.equal(a, b) for a, b in zip(straight.policy.parameters(), loaded.policy.parameters(), strict=True))
+    fresh = ReinforceAgent.load(path, strategies=["none"])  # other strategies: the saved state is not theirs
+    assert fresh.strategies.state() == {}
+
+
+def test_a_strategy_state_that_does_not_fit_is_refused_naming_the_file(tmp_path):
+    agent = make_agent(n_envs=16, group_size=4, strategies=["count"]).learn(100)
+    path = agent.save(tmp_path / "agent.zip")
+    with pytest.raises(ValueError, match="no state"):
+        make_agent(strategies=["temperature"]).strategies.load_state({"0:temperature": {"x": torch.zeros(1)}})
+    with pytest.raises(ValueError, match="one count >= 1 per key"):
+        state = agent.strategies.state()["0:count"]
+        agent.strategies.items[0].load_state({**state, "counts": state["counts"][:-1]})
+    assert ReinforceAgent.load(path).strategies.state()["0:count"]["counts"].sum() > 0

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+import torch
 from torch import Tensor
 
 if TYPE_CHECKING:
@@ -106,6 +107,16 @@ class Strategy:
         """After the optimizer step: update own state; scalars to log."""
         return {}
 
+    def state(self) -> dict[str, Tensor]:
+        """What the strategy has gathered while training (counts, an archive, a coefficient), as tensors:
+        a checkpoint holds it, so that ``learn`` after ``load`` goes on where it stopped. Empty: nothing."""
+        return {}
+
+    def load_state(self, state: dict[str, Tensor]) -> None:
+        """Put back what :meth:`state` returned (called after :meth:`bind`)."""
+        if state:
+            raise ValueError(f"the {self.name} strategy keeps no state, got {sorted(state)}")
+
     def __repr__(self) -> str:
         args = ",".join(f"{k}={v}" for k, v in self.params().items())
         return f"{self.name}:{args}" if args else self.name
@@ -169,8 +180,44 @@ class Strategies(Strategy):
             out.update(s.update(rollout, scalars))
         return out
 
+    def state(self) -> dict[str, Any]:
+        """Each stateful strategy's :meth:`Strategy.state`, keyed ``"{position}:{name}"``."""
+        return {f"{i}:{s.name}": state for i, s in enumerate(self.items) if (state := s.state())}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        by_key = {f"{i}:{s.name}": s for i, s in enumerate(self.items)}
+        unknown = sorted(set(state) - set(by_key))
+        if unknown:
+            raise ValueError(f"state of strategies {unknown}, which are not this agent's ({list(by_key)})")
+        for key, value in state.items():
+            by_key[key].load_state(value)
+
     def __repr__(self) -> str:
         return " + ".join(repr(s) for s in self.items) or "none"
+
+
+def pack_prefixes(keys: Sequence[tuple[int, Sequence[int]]]) -> dict[str, Tensor]:
+    """Keys (prompt index, token ids) of a count table or an archive as tensors, in order:
+    ``prompts`` (N,), ``lengths`` (N,) and ``tokens`` (all keys' ids, concatenated)."""
+    prompts = [int(prompt) for prompt, _ in keys]
+    token_lists = [np.asarray(tokens, dtype=np.int64) for _, tokens in keys]
+    return {
+        "prompts": torch.tensor(prompts, dtype=torch.int64),
+        "lengths": torch.tensor([len(t) for t in token_lists], dtype=torch.int64),
+        "tokens": torch.from_numpy(np.concatenate(token_lists) if token_lists else np.zeros(0, dtype=np.int64)),
+    }
+
+
+def unpack_prefixes(state: dict[str, Tensor], name: str) -> list[tuple[int, np.ndarray]]:
+    """What :func:`pack_prefixes` packed, checked (``name`` says whose state it is in errors)."""
+    try:
+        prompts, lengths, tokens = (state[k].numpy().astype(np.int64) for k in ("prompts", "lengths", "tokens"))
+    except (KeyError, AttributeError) as error:
+        raise ValueError(f"{name} state needs int tensors prompts, lengths and tokens ({error})") from None
+    if len(prompts) != len(lengths) or (lengths < 0).any() or int(lengths.sum()) != len(tokens):
+        raise ValueError(f"{name} state: {len(prompts)} prompts, {len(lengths)} lengths, {len(tokens)} tokens disagree")
+    ends = np.cumsum(lengths)
+    return [(int(p), tokens[end - n : end]) for p, n, end in zip(prompts, lengths, ends, strict=True)]
 
 
 def parse_strategy(spec: str | dict[str, Any] | Strategy) -> Strategy:

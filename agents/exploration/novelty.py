@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from agents.exploration.base import Strategy
+from agents.exploration.base import Strategy, pack_prefixes, unpack_prefixes
 from agents.exploration.episodes import Episodes, episodes
 from token_gym.checks import non_negative
 
@@ -76,6 +76,21 @@ class _Counting(Strategy):
             return {}
         bonus, self._bonus = self._bonus, None
         return {f"{self.name}_bonus": float(bonus.mean()), f"{self.name}_entries": float(len(self._counts))}
+
+    def state(self) -> dict[str, Tensor]:
+        if not self._counts:
+            return {}
+        keys = [(prompt, np.frombuffer(tokens, dtype=np.int64)) for prompt, tokens in self._counts]
+        return {**pack_prefixes(keys), "counts": torch.tensor(list(self._counts.values()), dtype=torch.int64)}
+
+    def load_state(self, state: dict[str, Tensor]) -> None:
+        keys = unpack_prefixes(state, self.name)
+        counts = state.get("counts")
+        if counts is None or counts.shape != (len(keys),) or bool((counts < 1).any()):
+            raise ValueError(f"{self.name} state needs one count >= 1 per key ({len(keys)} keys)")
+        self._counts = defaultdict(int)
+        for (prompt, tokens), n in zip(keys, counts.tolist(), strict=True):
+            self._counts[(prompt, tokens.tobytes())] = int(n)
 
 
 class CompletionCount(_Counting):

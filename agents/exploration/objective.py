@@ -104,6 +104,19 @@ class EntropyBonus(Strategy):
                 self._coef = max(self._coef - self.delta, self.coef_min)
         return {"entropy_coef": used, "policy_entropy": measured}
 
+    def state(self) -> dict[str, Tensor]:
+        """The coefficient in use, when it adapts."""
+        return {} if self.target is None else {"coef": torch.tensor(self._coef, dtype=torch.float64)}
+
+    def load_state(self, state: dict[str, Tensor]) -> None:
+        if self.target is None:
+            super().load_state(state)
+            return
+        coef = state.get("coef")
+        if coef is None or coef.numel() != 1:
+            raise ValueError(f"entropy state needs the coefficient in use, got {sorted(state)}")
+        self._coef = number("entropy coef (saved)", float(coef), self.coef_min, self.coef_max)
+
 
 class KLPenalty(Strategy):
     """KL penalty: loss term coef · Σ_t KL(π(·|s_t) ‖ π_ref(·|s_t)) / B, exact over the vocabulary.

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import torch
+from torch import Tensor
 
 from agents.envs import make_vec
-from agents.exploration.base import Strategy
+from agents.exploration.base import Strategy, pack_prefixes, unpack_prefixes
 from agents.exploration.episodes import Episodes, episodes
 from token_gym.checks import choice, number, positive_int
 from token_gym.tasks import TASKS
@@ -177,6 +179,28 @@ class GoExplore(Strategy):
             "go_explore_best": float(best),
         }
 
+    def state(self) -> dict[str, Tensor]:
+        """The archive, in its order (which :meth:`_choose` draws over)."""
+        cells = [
+            (prompt, prefix, cell) for prompt, by_prefix in self._archive.items() for prefix, cell in by_prefix.items()
+        ]
+        if not cells:
+            return {}
+        return {
+            **pack_prefixes([(prompt, prefix) for prompt, prefix, _ in cells]),
+            "visits": torch.tensor([cell.visits for _, _, cell in cells], dtype=torch.int64),
+            "best": torch.tensor([cell.best for _, _, cell in cells], dtype=torch.float64),
+        }
+
+    def load_state(self, state: dict[str, Tensor]) -> None:
+        keys = unpack_prefixes(state, self.name)
+        visits, best = state.get("visits"), state.get("best")
+        if visits is None or best is None or visits.shape != (len(keys),) or best.shape != (len(keys),):
+            raise ValueError(f"go_explore state needs visits and best for each of its {len(keys)} cells")
+        self._archive = {}
+        for (prompt, prefix), n, b in zip(keys, visits.tolist(), best.tolist(), strict=True):
+            self._archive.setdefault(prompt, {})[tuple(int(t) for t in prefix)] = Cell(visits=int(n), best=float(b))
+
     def _evict(self) -> None:
         if self.num_cells <= self.max_cells:
             return
@@ -269,10 +293,12 @@ class LengthCurriculum(Strategy):
         if self._length == self._full:
             return env
         if self._length not in self._envs:
-            self._envs[self._length] = self._build(self._length, env.num_envs)
+            self._envs[self._length] = self._build(
+                self._length, env.num_envs, seed=int(self._agent.rng.integers(2**31))
+            )
         return self._envs[self._length]
 
-    def _build(self, length: int, num_envs: int) -> TokenVectorEnv:
+    def _build(self, length: int, num_envs: int, seed: int) -> TokenVectorEnv:
         agent = self._agent
         env = make_vec(agent.env_id, {**agent.env_kwargs, "length": length}, num_envs)
         encoded_task, full = env.unwrapped.encoded_task, agent.encoded_task
@@ -285,7 +311,7 @@ class LengthCurriculum(Strategy):
             raise ValueError(
                 f"observations at length {length} ({encoded_task.observation_width} tokens) exceed the policy's max_len={max_len}"
             )
-        env.reset(seed=int(agent.rng.integers(2**31)))  # the prompt draws, seeded from the agent's generator
+        env.reset(seed=seed)  # the prompt draws, seeded from the agent's generator
         return env
 
     def update(self, rollout: Rollout, scalars: dict[str, float]) -> dict[str, float]:
@@ -295,3 +321,30 @@ class LengthCurriculum(Strategy):
         if used < self._full and float(rollout.success.float().mean()) >= self.threshold:
             self._length = used + 1
         return {"curriculum_length": float(used)}
+
+    def state(self) -> dict[str, Tensor]:
+        """The length of the next batch, and where each shorter length's env stands in its prompt draws."""
+        if self._length is None or self.start is None:
+            return {}
+        state = {"length": torch.tensor(self._length, dtype=torch.int64)}
+        for length, env in self._envs.items():
+            state |= {f"length{length}.{k}": v for k, v in self._agent._env_draws(self._agent._sampler(env)).items()}
+        return state
+
+    def load_state(self, state: dict[str, Tensor]) -> None:
+        if self._length is None or self.start is None:
+            super().load_state(state)
+            return
+        length = state.get("length")
+        if length is None or length.numel() != 1:
+            raise ValueError(f"curriculum state needs the length of the next batch, got {sorted(state)}")
+        self._length = positive_int("curriculum length (saved)", int(length))
+        if not self.start <= self._length <= self._full:
+            raise ValueError(f"curriculum length (saved) {self._length} is outside [{self.start}, {self._full}]")
+        agent, self._envs = self._agent, {}
+        for key in sorted(k for k in state if k.endswith(".env_random")):
+            prefix = key[: -len("env_random")]
+            built = positive_int("curriculum length (saved env)", int(prefix[len("length") : -1]))
+            draws = {"env_random": state[key], "env_counter": state[f"{prefix}env_counter"]}
+            env = self._envs[built] = self._build(built, agent.config.n_envs, seed=0)  # its draws, put back:
+            agent._restore_env_draws(draws, agent._sampler(env))
