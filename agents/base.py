@@ -121,6 +121,11 @@ class Agent:
         self.config = self._make_config(seed=seed, **hyperparameters)
         self.train_env, self.env_id, self.env_kwargs = training_env(env, env_kwargs, self.config.n_envs)
         if self.train_env.num_envs != self.config.n_envs:  # the user's vector env: its num_envs is the batch
+            if "n_envs" in hyperparameters:
+                raise ValueError(
+                    f"n_envs={self.config.n_envs}, but the vector env given has num_envs={self.train_env.num_envs}: "
+                    "a vector env's num_envs is the batch; leave n_envs out, or give the env or its id"
+                )
             self.config = replace(self.config, n_envs=self.train_env.num_envs)
         self.encoded_task: EncodedTask = encoded_task_of(self.train_env)
 
@@ -343,6 +348,8 @@ class Agent:
                 raise ValueError(f"{path}: env kwargs {task['env_kwargs_not_saved']} were not saved; pass env= to load")
             env, env_kwargs = task["env_id"], task["env_kwargs"] if env_kwargs is None else env_kwargs
         train_env, env_id, env_kwargs = training_env(env, env_kwargs, config.n_envs)
+        if "n_envs" not in overrides:  # a vector env given to load is the batch, as for the constructor
+            config = replace(config, n_envs=train_env.num_envs)
         vocabulary = checkpoint.vocabulary_record(encoded_task_of(train_env).vocab)
         difference = checkpoint.vocabulary_difference(saved["vocabulary"], vocabulary)
         if difference:

@@ -160,6 +160,18 @@ def test_bad_envs_are_refused():
         sl().learn(0)
     with pytest.raises(ValueError, match="corrupt_fraction"):
         sl(corrupt_fraction=1.5)
+    vec = gym.make_vec(ENV, num_envs=8, **KW)
+    with pytest.raises(ValueError, match=r"n_envs=16, but the vector env given has num_envs=8"):
+        ReinforceAgent(vec, n_envs=16, group_size=4, policy_kwargs=TINY)
+    assert ReinforceAgent(vec, n_envs=8, group_size=4, policy_kwargs=TINY).config.n_envs == 8  # agreeing is fine
+
+
+def test_a_vector_env_given_to_load_sets_the_batch(tmp_path):
+    path = reinforce().learn(64).save(tmp_path / "agent.zip")  # n_envs=16
+    loaded = ReinforceAgent.load(path, env=gym.make_vec(ENV, num_envs=8, **KW))
+    assert loaded.config.n_envs == 8 and loaded.train_env.num_envs == 8
+    with pytest.raises(ValueError, match="n_envs=32, but the vector env given has num_envs=8"):
+        ReinforceAgent.load(path, env=gym.make_vec(ENV, num_envs=8, **KW), n_envs=32)
 
 
 def test_a_policy_of_another_vocabulary_is_refused():
