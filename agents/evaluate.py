@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 import math
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -89,6 +90,7 @@ def evaluate(
     seed: int = 0,
     num_envs: int = 1024,
     env_kwargs: dict[str, Any] | None = None,
+    wrapper: Callable[[TokenVectorEnv], Any] | None = None,
 ) -> dict[str, float]:
     """Success rate, mean reward, pass@k, distinct completions (and mean token entropy, ours only).
 
@@ -100,6 +102,9 @@ def evaluate(
             ``n_episodes // samples_per_prompt`` prompts (a seeded choice). Default: every prompt of the split.
         samples_per_prompt: n, for pass@k (k = 1 and n) and distinct completions per prompt.
         deterministic: greedy decoding (then n = 1).
+        wrapper: the vector-env wrapper a model other than ours was trained through, applied to the env
+            evaluate builds (``token_gym.OneHotVectorObservation`` for a model trained on
+            ``OneHotObservation``), so that it sees what it saw in training.
     Returns:
         ``success_rate``, ``mean_reward``, ``pass@1``, ``pass@n``, ``distinct_completions`` (mean number of
         different completions per prompt), ``distinct_fraction`` (that over n), ``mean_token_entropy``
@@ -123,6 +128,10 @@ def evaluate(
     batch = min(num_envs, len(episodes))
     vec = _eval_env(env, split, batch, env_kwargs)
     ours = isinstance(agent, Agent)
+    if wrapper is not None:
+        if ours:
+            raise ValueError("wrapper is for models trained through a wrapper; our agents read token ids")
+        vec = wrapper(vec)
     results: dict[str, list] = defaultdict(list)
     entropy_sum, entropy_tokens = 0.0, 0
     for start in range(0, len(episodes), batch):

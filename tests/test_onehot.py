@@ -7,6 +7,7 @@ import pytest
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import token_gym
+from agents import ReinforceAgent, evaluate
 from token_gym import OneHotObservation, OneHotVectorObservation
 
 TASK = {"length": 2, "alphabet": "ab"}  # vocabulary <pad> <sep> <eos> a b; width 2 + 1 + 3
@@ -99,6 +100,34 @@ def test_a_generic_sb3_mlp_learns_reverse_through_the_one_hot_wrapper():
     )
     model.learn(100_000)
     assert mean_test_reward(model, task) > 0.8
+    scored = evaluate(
+        model, "token_gym/Reverse-v0", env_kwargs=task, deterministic=True, wrapper=OneHotVectorObservation
+    )
+    assert scored["mean_reward"] == pytest.approx(mean_test_reward(model, task))  # the same greedy episodes
+
+
+def test_evaluate_scores_a_model_through_its_wrapper():
+    seen = []
+
+    class OneHotModel:  # reads what OneHotObservation gives, stops at once
+        def predict(self, obs, deterministic=False):
+            seen.append(obs.shape)
+            return np.full(len(obs), eos), None
+
+    task = {"length": 2}
+    eos = gym.make("token_gym/Reverse-v0", **task).unwrapped.encoded_task.vocab.eos_id
+    scored = evaluate(OneHotModel(), "token_gym/Reverse-v0", env_kwargs=task, wrapper=OneHotVectorObservation)
+    single = gym.make("token_gym/Reverse-v0", **task)
+    width = OneHotObservation(single).observation_space.shape  # (observation width × vocabulary size,)
+    assert width[0] > single.observation_space.shape[0]  # not the raw ids
+    assert scored["n_episodes"] > 0 and scored["success_rate"] == 0.0
+    assert seen and all(shape[1:] == width for shape in seen)
+    with pytest.raises(ValueError, match="our agents read token ids"):
+        evaluate(
+            ReinforceAgent("token_gym/Reverse-v0", env_kwargs=task),
+            "token_gym/Reverse-v0",
+            wrapper=OneHotVectorObservation,
+        )
 
 
 def test_token_gym_exports_the_wrappers():
