@@ -55,6 +55,11 @@ def run_in_lockstep(ours, theirs, steps: int, seed: int = 11, options: dict | No
             assert np.array_equal(a, b), (t, name, a, b)
             assert a.dtype == b.dtype or name == "reward", (name, a.dtype, b.dtype)
         assert_infos_equal(got[4], expected[4], f"step {t}")
+        if ours.render_mode == "rgb_array":  # one frame per row, each the single env's
+            frames, expected_frames = ours.render(), theirs.render()
+            assert len(frames) == n and all(
+                np.array_equal(a, b) for a, b in zip(frames, expected_frames, strict=True)
+            ), t
         episodes += int(got[2].sum())
         if disabled and got[2].any():
             again = {**(options or {}), "reset_mask": got[2].copy()}
@@ -74,6 +79,18 @@ def test_lockstep_with_single_envs(env_id, kwargs, mode):
     theirs = gym.vector.SyncVectorEnv([lambda: gym.make(env_id, **kwargs)] * n, autoreset_mode=mode)
     assert isinstance(ours, token_gym.TokenVectorEnv)
     assert run_in_lockstep(ours, theirs, 1500) > 100  # many episode boundaries crossed
+
+
+@pytest.mark.parametrize("mode", ["NextStep", "SameStep", "Disabled"])
+@pytest.mark.parametrize(("env_id", "kwargs"), CASES[2:4], ids=["SecretString", "CombinationLock"])
+def test_rgb_array_frames_are_the_single_envs_frames(env_id, kwargs, mode):
+    n, rendered = 4, {"render_mode": "rgb_array", **kwargs}
+    ours = gym.make_vec(env_id, num_envs=n, autoreset_mode=mode, **rendered)
+    theirs = gym.vector.SyncVectorEnv([lambda: gym.make(env_id, **rendered)] * n, autoreset_mode=mode)
+    assert run_in_lockstep(ours, theirs, 60) > 10
+    single = gym.make(env_id, **rendered)
+    single.reset(seed=0)
+    assert all(frame.shape == single.render().shape and frame.dtype == np.uint8 for frame in ours.render())
 
 
 @pytest.mark.parametrize("mode", ["NextStep", "SameStep", "Disabled"])

@@ -11,11 +11,8 @@ from gymnasium.error import ResetNeeded
 
 from token_gym import draws
 from token_gym.encoded import EncodedTask
-from token_gym.render import TextFrame, repr_length_bound
+from token_gym.render import episode_ink, episode_text, task_frame
 from token_gym.tokenizer import Vocabulary
-
-# rgb_array text colours: an episode in progress, then one that ended in success or not
-INK, SUCCESS_INK, FAILURE_INK = (235, 235, 235), (120, 220, 120), (240, 150, 90)
 
 
 class RenderModeError(ValueError, TypeError):
@@ -145,7 +142,7 @@ class TokenEnv(TaskView, gym.Env):
         self._over = True
         self._started = False
         self._success = False
-        self._frame = TextFrame(self._longest_render_text()) if render_mode == "rgb_array" else None
+        self._frame = task_frame(self.encoded_task) if render_mode == "rgb_array" else None
 
     # -- the MDP ------------------------------------------------------------
 
@@ -223,27 +220,13 @@ class TokenEnv(TaskView, gym.Env):
         if self.render_mode is None:
             gym.logger.warn('render() needs render_mode="ansi", "human" or "rgb_array" at gym.make')
             return None
-        if not self._started:
-            text = ""
-        else:
-            prompt, completion = self.decode()
-            text = f"prompt {self._prompt}: {prompt!r} -> {completion!r}{' [done]' if self._over else ''}"
+        text = episode_text(self._prompt, *self.decode(), self._over) if self._started else ""
         if self.render_mode == "human":
             print(text)
             return None
         if self.render_mode == "rgb_array":
-            ink = INK if not (self._started and self._over) else SUCCESS_INK if self._success else FAILURE_INK
-            return self._frame.draw(text, ink)
+            return self._frame.draw(text, episode_ink(self._started and self._over, self._success))
         return text
-
-    def _longest_render_text(self) -> int:
-        """An upper bound on the length of ``render()``'s text, so every rgb_array frame has one size."""
-        task, vocab = self.encoded_task.task, self.encoded_task.vocab
-        index = len(str(len(task.prompts) - 1))
-        prompt = max(repr_length_bound(p) for p in task.prompts)
-        token = max(repr_length_bound(piece) for piece in vocab.token_text)
-        completion = self.encoded_task.max_completion_len * token
-        return len("prompt : '' -> '' [done]") + index + prompt + completion
 
     # -- internals ----------------------------------------------------------
 

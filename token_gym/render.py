@@ -13,8 +13,12 @@ from __future__ import annotations
 import math
 from functools import cache
 from importlib import resources
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from token_gym.encoded import EncodedTask
 
 SCALE = 2
 CELL = (8 * SCALE, 6 * SCALE)  # (height, width) of one character in pixels
@@ -22,6 +26,8 @@ MARGIN = 8  # pixels of background around the text
 MAX_COLUMNS = 64
 MISSING = "\ufffd"  # the glyph drawn for characters the font lacks
 BACKGROUND = (24, 24, 32)
+# text colours: an episode in progress, then one that ended in success or not
+INK, SUCCESS_INK, FAILURE_INK = (235, 235, 235), (120, 220, 120), (240, 150, 90)
 
 
 @cache
@@ -69,3 +75,23 @@ def repr_length_bound(characters: str) -> int:
     A quote costs two (``\\'``) when repr has to escape it; every other character what its own repr does.
     """
     return sum(max(len(repr(c)) - 2, 2 if c == "'" else 0) for c in characters)
+
+
+def episode_text(prompt_index: int, prompt: str, completion: str, over: bool) -> str:
+    """What ``render`` shows of one episode, in both envs (one line per row in the vector env)."""
+    return f"prompt {prompt_index}: {prompt!r} -> {completion!r}{' [done]' if over else ''}"
+
+
+def episode_ink(over: bool, success: bool) -> tuple[int, int, int]:
+    return INK if not over else SUCCESS_INK if success else FAILURE_INK
+
+
+def task_frame(encoded_task: EncodedTask) -> TextFrame:
+    """The frame every episode of the task fits in: :func:`episode_text`'s longest text bounds it,
+    so all frames of a video have one shape."""
+    task, vocab = encoded_task.task, encoded_task.vocab
+    index = len(str(len(task.prompts) - 1))
+    prompt = max(repr_length_bound(p) for p in task.prompts)
+    token = max(repr_length_bound(piece) for piece in vocab.token_text)
+    completion = encoded_task.max_completion_len * token
+    return TextFrame(len(episode_text(0, "", "", True)) - 1 + index + prompt + completion)

@@ -15,6 +15,7 @@ from token_gym import draws
 from token_gym.checks import positive_int
 from token_gym.encoded import EncodedTask
 from token_gym.env import TaskView, check_render_mode
+from token_gym.render import episode_ink, episode_text, task_frame
 
 
 class TokenVectorEnv(TaskView, VectorEnv):
@@ -58,7 +59,7 @@ class TokenVectorEnv(TaskView, VectorEnv):
     """
 
     metadata = {
-        "render_modes": ["ansi", "human"],
+        "render_modes": ["ansi", "human", "rgb_array"],
         "render_fps": 4,
         "autoreset_mode": AutoresetMode.NEXT_STEP,
     }
@@ -91,6 +92,7 @@ class TokenVectorEnv(TaskView, VectorEnv):
             raise ValueError(f"split {split!r} of token_gym task {task!r} has no prompts (test_fraction=0?)")
         self.num_envs = int(num_envs)
         self.render_mode = render_mode
+        self._frame = task_frame(self.encoded_task) if render_mode == "rgb_array" else None
         self.metadata = {**type(self).metadata, "autoreset_mode": mode}
         self.autoreset_mode = mode
         self.copy = copy
@@ -145,6 +147,7 @@ class TokenVectorEnv(TaskView, VectorEnv):
         # Rows whose episode is over: NextStep, those that finished at the last step (this step resets
         # them); Disabled, all that finished since they were reset (they stay frozen).
         self._over = np.zeros(0, dtype=np.int64)
+        self._success = np.zeros(n, dtype=bool)  # whether each row's last finished episode succeeded
         self._started = False
         self._out = np.zeros((n, width), dtype=np.int64)  # what copy=False hands out, every time
         self._all = np.ones(n, dtype=bool)
@@ -272,9 +275,22 @@ class TokenVectorEnv(TaskView, VectorEnv):
         rows = self._obs if obs is None else np.asarray(obs)
         return [tuple(vocab.decode(part) for part in self.encoded_task.split_observation(row)) for row in rows]
 
-    def render(self) -> str | None:
+    def render(self) -> str | tuple[np.ndarray, ...] | None:
+        """The rows as text ("ansi"; "human" prints it), or one frame per row ("rgb_array", as
+        ``SyncVectorEnv`` gives a tuple of its envs' frames), each what a single env shows."""
         if self.render_mode is None:
             return None
+        if self.render_mode == "rgb_array":
+            over = np.zeros(self.num_envs, dtype=bool)
+            over[self._over] = self._started
+            texts = [
+                episode_text(int(i), p, c, o) for i, (p, c), o in zip(self._prompt, self.decode(), over, strict=True)
+            ]
+            if not self._started:
+                texts = [""] * self.num_envs
+            return tuple(
+                self._frame.draw(t, episode_ink(o, s)) for t, o, s in zip(texts, over, self._success, strict=True)
+            )
         text = "\n".join(f"[{i}] prompt {self._prompt[i]}: {p!r} -> {c!r}" for i, (p, c) in enumerate(self.decode()))
         if self.render_mode == "human":
             print(text)
@@ -295,6 +311,8 @@ class TokenVectorEnv(TaskView, VectorEnv):
             completion = self._flat[self._span + (self._row_end[rows] - length)].T
         length -= eos[rows]
         values, success = self.encoded_task.finish(prompts, self._hits[rows], completion, length)
+        if self._frame is not None:  # rgb_array frames colour finished rows by their verdict
+            self._success[rows] = success
         rewards[rows] = values
         is_success = np.zeros(self.num_envs, dtype=bool)
         is_success[rows] = success
