@@ -37,7 +37,7 @@ from torch import Tensor, nn
 
 from agents.baselines import GROUP_BASELINES, Baseline
 from agents.envs import env_source, make_vec
-from agents.exact import CompletionTree, enumerate_completions, exact_gradient, next_token_log_probs, prompt_contexts
+from agents.exact import CompletionTree, enumerate_completions, exact_gradient, node_log_probs, prompt_contexts
 from agents.exploration import EntropyBonus, Strategies, parse_strategies
 from agents.objective import CORRECTIONS, token_entropy
 from agents.reinforce import reinforce_loss
@@ -123,12 +123,7 @@ def per_token_entropy_gradient(policy: nn.Module, tree: CompletionTree, batch_si
         for level in tree.levels:  # node batch by node batch, summed: memory holds one batch of forward passes
             for s in range(0, len(level.prompt_index), batch_size):
                 rows = slice(s, s + batch_size)
-                prefix = torch.from_numpy(level.prefix[rows])
-                log_p = next_token_log_probs(policy, contexts[level.prompt_index[rows]], prefix)  # (B, V)
-                possible = torch.from_numpy(level.possible[rows])
-                drift = (log_p.detach().double() - torch.from_numpy(level.next_log_prob[rows]))[possible].abs()
-                if drift.numel() and float(drift.max()) > 1e-3:
-                    raise ValueError("the tree was enumerated with other parameters than the policy has now")
+                log_p, _ = node_log_probs(policy, contexts, level, rows)  # (B, V)
                 reach = torch.from_numpy(np.exp(level.log_prob[rows]) / len(tree.prompts)).float()  # (B,) π(node)
                 surrogate = (reach * token_entropy(log_p)).sum()  # token_entropy's log_softmax of log π is log π
                 pieces = torch.autograd.grad(surrogate, parameters, allow_unused=True)

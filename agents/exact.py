@@ -319,6 +319,20 @@ def exact_objective(
     return enumerate_completions(policy, env, prompt_index, batch_size).objective()
 
 
+def node_log_probs(
+    policy: nn.Module, contexts: Tensor, level: Level, nodes: np.ndarray | slice
+) -> tuple[Tensor, Tensor]:
+    """((B, V) log π(· | node) with grad, (B, V) the tokens possible there) for some nodes of ``level``,
+    checked against the probabilities the tree was enumerated with (it must be this policy's)."""
+    prefix = torch.from_numpy(level.prefix[nodes])
+    log_p = next_token_log_probs(policy, contexts[level.prompt_index[nodes]], prefix)  # (B, V)
+    possible = torch.from_numpy(level.possible[nodes])
+    drift = (log_p.detach().double() - torch.from_numpy(level.next_log_prob[nodes]))[possible].abs()
+    if drift.numel() and float(drift.max()) > 1e-3:
+        raise ValueError("the tree was enumerated with other parameters than the policy has now")
+    return log_p, possible
+
+
 def exact_gradient(policy: nn.Module, tree: CompletionTree, batch_size: int = 4096) -> list[Tensor]:
     """∇J, one tensor per ``policy.parameters()``: the ascent direction (an optimizer minimising −J wants −∇J).
 
@@ -348,12 +362,7 @@ def exact_gradient(policy: nn.Module, tree: CompletionTree, batch_size: int = 40
             nodes = np.flatnonzero(Q.any(axis=1))
             for s in range(0, len(nodes), batch_size):
                 batch = nodes[s : s + batch_size]
-                prefix = torch.from_numpy(level.prefix[batch])
-                log_p = next_token_log_probs(policy, contexts[level.prompt_index[batch]], prefix)  # (B, V)
-                possible = torch.from_numpy(level.possible[batch])
-                drift = (log_p.detach().double() - torch.from_numpy(level.next_log_prob[batch]))[possible].abs()
-                if drift.numel() and float(drift.max()) > 1e-3:
-                    raise ValueError("the tree was enumerated with other parameters than the policy has now")
+                log_p, possible = node_log_probs(policy, contexts, level, batch)
                 weights = torch.from_numpy(Q[batch] / len(tree.prompts)).float()  # (B, V) Q, prompts averaged
                 surrogate = (weights * log_p.masked_fill(~possible, 0.0)).sum()
                 pieces = torch.autograd.grad(surrogate, [parameters[i] for i in trainable], allow_unused=True)
